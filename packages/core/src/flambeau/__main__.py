@@ -1,0 +1,54 @@
+"""The ``flambeau`` command: ``flambeau devices`` and ``flambeau demo [--device NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import _device, backends
+
+
+def _format_bytes(n: int | None) -> str:
+    return "memory unknown" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def print_devices(out=sys.stdout) -> int:
+    """Print installed backends, their devices and the plugins that failed; return 0."""
+    installed = backends.available()
+    print(f"flambeau contract version {backends.CONTRACT_VERSION}", file=out)
+    print("backends:" if installed else "backends: none installed", file=out)
+    for name, backend in sorted(installed.items()):
+        count = _device._safe_count(backend)
+        print(f"  {name}: {count} device(s)  [{type(backend).__module__}]", file=out)
+        for index in range(count):
+            info = backend.device_info(index)
+            dtypes = ", ".join(str(d) for d in info.dtypes)
+            print(f"    {name}:{index}  {info.name}, {_format_bytes(info.memory_bytes)}", file=out)
+            print(f"      dtypes: {dtypes}", file=out)
+    failures = backends.errors()
+    if failures:
+        print("plugins that failed to load:", file=out)
+        for failure in failures:
+            print(f"  {failure}", file=out)
+    if not installed:
+        print('install one with: pip install "flambeau[cpu]"', file=out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``flambeau`` command."""
+    parser = argparse.ArgumentParser(prog="flambeau", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("devices", help="list backends, devices and plugin errors")
+    demo = commands.add_parser("demo", help="run a short demo on a device")
+    demo.add_argument("--device", default=None, help="device name, e.g. cpu or cuda:0")
+    args = parser.parse_args(argv)
+    if args.command == "devices":
+        return print_devices()
+    from .demo import run_demo
+
+    return run_demo(args.device)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The backend and kernel protocols, and the table of kernels a backend provides.
+
+A *device array* is whatever object the backend uses for memory on its device (a numpy
+ndarray, a cupy ndarray, a wrapper around an OpenCL buffer...). The core reads only its
+``.shape`` (a tuple of ints) and ``.dtype`` (a ``numpy.dtype``); everything else it does
+by handing the array back to kernels of the same backend and device.
+
+Conventions for every kernel:
+
+* ``shape`` is a tuple of non-negative ints; ``dtype`` a ``numpy.dtype`` from
+  :data:`~flambeau.backends.DTYPES`; ``axes`` a tuple of non-negative ints, already
+  normalised by the core (see :func:`~flambeau.backends.normalize_axes`).
+* Binary kernels get operands of the **same dtype** (the core promotes first); the second
+  operand may also be a Python scalar, to be treated as a value of the first's dtype.
+  Shapes broadcast like numpy (:func:`~flambeau.backends.broadcast_shape`).
+* Array arguments are always device arrays of the **same device** as the kernel set
+  (index arrays included); the core moves data between devices itself, through
+  ``to_numpy``/``from_numpy``. Scalar arguments are plain Python ``bool``/``int``/``float``.
+* Results are new arrays unless the kernel is marked in-place, and are arrays even when
+  0-d (never host scalars). ``reshape``, ``permute`` and ``broadcast_to`` may return views;
+  the core never writes into those. ``getitem`` **must** return a view: writing into it
+  (``assign``, ``setitem``, ``out=``) writes into the array it was sliced from, as with
+  numpy and cupy, because tensor views (``x[0].add_(1)``) rely on it.
+* Zero-size arrays are legal everywhere and must not crash.
+* Optional kernels are found with ``getattr(kernels, name, None)``: a kernel set must not
+  answer unknown names through a catch-all ``__getattr__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: The version of this contract. A backend declares the version it implements as
+#: ``contract_version``; the core refuses a backend whose version differs.
+CONTRACT_VERSION = 1
+
+DeviceArray = Any
+"""A backend's own array object; the core reads only ``.shape`` and ``.dtype``."""
+
+Scalar = bool | int | float
+Index = tuple[int | slice, ...]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What a backend reports about one of its devices.
+
+    Attributes:
+        name: Human-readable name, e.g. ``"NVIDIA H100"`` or ``"numpy on x86_64"``.
+        memory_bytes: Total device memory, or ``None`` when unknown.
+        dtypes: The dtypes this device supports (a subset of ``DTYPES``).
+        vendor: Vendor name, may be empty.
+        extra: Free-form details worth printing (compute capability, driver...).
+    """
+
+    name: str
+    memory_bytes: int | None
+    dtypes: tuple[np.dtype, ...]
+    vendor: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+UNARY_OPS: dict[str, str] = {
+    "neg": "-x",
+    "abs": "|x|",
+    "sign": "-1, 0 or 1 (0 for 0; NaN for NaN); bool not allowed",
+    "exp": "e**x",
+    "expm1": "e**x - 1",
+    "log": "natural log",
+    "log1p": "log(1 + x)",
+    "sqrt": "square root",
+    "sin": "sine",
+    "cos": "cosine",
+    "tanh": "hyperbolic tangent",
+    "erf": "error function",
+    "floor": "round down (integers unchanged)",
+    "ceil": "round up (integers unchanged)",
+    "round": "round half to even",
+    "logical_not": "x == 0, result bool",
+}
+"""Elementwise unary kernels: ``unary(op, x, out=None)``. Float ops get float inputs."""
+
+BINARY_OPS: dict[str, str] = {
+    "add": "a + b",
+    "sub": "a - b",
+    "mul": "a * b",
+    "div": "a / b (true division; float inputs)",
+    "floordiv": "floor(a / b) (Python semantics; integer b == 0 is undefined)",
+    "mod": "a - floor(a / b) * b (sign of b, Python semantics)",
+    "pow": "a ** b",
+    "maximum": "larger of a, b (NaN propagates)",
+    "minimum": "smaller of a, b (NaN propagates)",
+    "eq": "a == b, result bool",
+    "ne": "a != b, result bool",
+    "lt": "a < b, result bool",
+    "le": "a <= b, result bool",
+    "gt": "a > b, result bool",
+    "ge": "a >= b, result bool",
+    "logical_and": "a and b, result bool",
+    "logical_or": "a or b, result bool",
+    "logical_xor": "a xor b, result bool",
+}
+"""Elementwise binary kernels: ``binary(op, a, b, out=None)``."""
+
+REDUCE_OPS: dict[str, str] = {
+    "sum": "sum, dtype of x",
+    "prod": "product, dtype of x",
+    "max": "maximum (NaN propagates); empty reduction is an error raised by the core",
+    "min": "minimum (NaN propagates); empty reduction is an error raised by the core",
+    "all": "every element non-zero, result bool",
+    "any": "some element non-zero, result bool",
+}
+"""Reductions: ``reduce(op, x, axes, keepdims)``."""
+
+ARG_REDUCE_OPS: dict[str, str] = {
+    "argmax": "index of the first maximum, int64",
+    "argmin": "index of the first minimum, int64",
+}
+"""Index reductions: ``arg_reduce(op, x, axis, keepdims)``; ``axis=None`` flattens."""
+
+REQUIRED_KERNELS: dict[str, str] = {
+    # memory
+    "empty": "empty(shape, dtype) -> uninitialised array",
+    "full": "full(shape, value, dtype) -> array filled with value",
+    "from_numpy": "from_numpy(host: numpy.ndarray) -> copy on the device, same dtype/shape",
+    "to_numpy": "to_numpy(x) -> C-contiguous numpy copy; waits for pending work on x",
+    "copy": "copy(x) -> new array with the same values (never a view)",
+    "assign": "assign(dst, src) in-place dst[...] = src (src array or scalar, broadcast)",
+    # random numbers
+    "random_bits": "random_bits(n, seed, offset) -> uint32[n]: Philox4x32-10 stream words "
+    "offset..offset+n-1 (see flambeau.backends.philox)",
+    # elementwise
+    "unary": "unary(op, x, out=None): op from UNARY_OPS",
+    "binary": "binary(op, a, b, out=None): op from BINARY_OPS; b may be a scalar",
+    "where": "where(cond: bool array, a, b) -> broadcast select; a, b same dtype",
+    "cast": "cast(x, dtype) -> new array (float->int truncates toward zero)",
+    # reductions
+    "reduce": "reduce(op, x, axes: tuple | None, keepdims) : op from REDUCE_OPS",
+    "arg_reduce": "arg_reduce(op, x, axis: int | None, keepdims): op from ARG_REDUCE_OPS",
+    # linear algebra
+    "matmul": "matmul(a, b): (..., m, k) @ (..., k, n), batch dims broadcast, ndim >= 2",
+    # movement
+    "reshape": "reshape(x, shape) -> same elements in C order (may be a view)",
+    "permute": "permute(x, axes) -> axes reordered (may be a view)",
+    "broadcast_to": "broadcast_to(x, shape) -> read-only broadcast (may be a view)",
+    "getitem": "getitem(x, index) -> basic slice: index is a tuple of ints and slices "
+    "(steps may be negative), at most x.ndim long (may be a view)",
+    "setitem": "setitem(x, index, value) in-place x[index] = value (array or scalar)",
+    "concatenate": "concatenate(arrays, axis) -> joined along axis",
+    "pad": "pad(x, widths: ((before, after), ...) per axis, value) -> constant padding",
+    "gather": "gather(x, axis, index) -> numpy.take_along_axis; index int64, same ndim",
+    "take": "take(x, index, axis) -> numpy.take; index int64 of any shape",
+    "scatter_add": "scatter_add(dst, axis, index, src) in-place: for every position p of "
+    "src, dst[p with p[axis] replaced by index[p]] += src[p]; index int64 shaped like src",
+}
+"""Every kernel a backend must provide, with its signature and meaning."""
+
+OPTIONAL_KERNELS: dict[str, str] = {
+    "softmax": "softmax(x, axis)",
+    "log_softmax": "log_softmax(x, axis)",
+    "cross_entropy": "cross_entropy(logits (N, C), target int64 (N,)) -> per-row loss (N,)",
+    "conv2d": "conv2d(x, w, stride, padding, dilation, groups)",
+    "conv2d_grad_input": "conv2d_grad_input(grad, w, x_shape, stride, padding, dilation, "
+    "groups)",
+    "conv2d_grad_weight": "conv2d_grad_weight(grad, x, w_shape, stride, padding, dilation, "
+    "groups)",
+    "max_pool2d": "max_pool2d(x, kernel, stride, padding) -> (values, argmax indices)",
+    "avg_pool2d": "avg_pool2d(x, kernel, stride, padding)",
+    "layer_norm": "layer_norm(x, weight, bias, axes, eps)",
+    "batch_norm": "batch_norm(x, weight, bias, mean, var, eps)",
+    "sgd_step": "sgd_step(params, grads, bufs, lr, momentum, weight_decay, nesterov)",
+    "adam_step": "adam_step(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay)",
+}
+"""Fused kernels a backend *may* provide. The core composes each one from required
+kernels when a backend lacks it, and that composition is the reference the
+conformance kit compares a fused kernel against."""
+
+
+@runtime_checkable
+class Kernels(Protocol):
+    """The kernel set bound to one device. See :data:`REQUIRED_KERNELS`."""
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> DeviceArray: ...
+    def full(self, shape: tuple[int, ...], value: Scalar, dtype: np.dtype) -> DeviceArray: ...
+    def from_numpy(self, host: np.ndarray) -> DeviceArray: ...
+    def to_numpy(self, x: DeviceArray) -> np.ndarray: ...
+    def copy(self, x: DeviceArray) -> DeviceArray: ...
+    def assign(self, dst: DeviceArray, src: DeviceArray | Scalar) -> None: ...
+    def random_bits(self, n: int, seed: int, offset: int) -> DeviceArray: ...
+    def unary(self, op: str, x: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
+    def binary(
+        self, op: str, a: DeviceArray, b: DeviceArray | Scalar, out: DeviceArray | None = None
+    ) -> DeviceArray: ...
+    def where(self, cond: DeviceArray, a: DeviceArray, b: DeviceArray) -> DeviceArray: ...
+    def cast(self, x: DeviceArray, dtype: np.dtype) -> DeviceArray: ...
+    def reduce(
+        self, op: str, x: DeviceArray, axes: tuple[int, ...] | None, keepdims: bool
+    ) -> DeviceArray: ...
+    def arg_reduce(
+        self, op: str, x: DeviceArray, axis: int | None, keepdims: bool
+    ) -> DeviceArray: ...
+    def matmul(self, a: DeviceArray, b: DeviceArray) -> DeviceArray: ...
+    def reshape(self, x: DeviceArray, shape: tuple[int, ...]) -> DeviceArray: ...
+    def permute(self, x: DeviceArray, axes: tuple[int, ...]) -> DeviceArray: ...
+    def broadcast_to(self, x: DeviceArray, shape: tuple[int, ...]) -> DeviceArray: ...
+    def getitem(self, x: DeviceArray, index: Index) -> DeviceArray: ...
+    def setitem(self, x: DeviceArray, index: Index, value: DeviceArray | Scalar) -> None: ...
+    def concatenate(self, arrays: Sequence[DeviceArray], axis: int) -> DeviceArray: ...
+    def pad(
+        self, x: DeviceArray, widths: tuple[tuple[int, int], ...], value: Scalar
+    ) -> DeviceArray: ...
+    def gather(self, x: DeviceArray, axis: int, index: DeviceArray) -> DeviceArray: ...
+    def take(self, x: DeviceArray, index: DeviceArray, axis: int) -> DeviceArray: ...
+    def scatter_add(
+        self, dst: DeviceArray, axis: int, index: DeviceArray, src: DeviceArray
+    ) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A device type. One object per installed backend, returned by the plugin hook.
+
+    Attributes:
+        name: The device-type prefix users type (``"cpu"``, ``"cuda"``, ...): lower-case
+            letters, digits and underscores, starting with a letter.
+        contract_version: The :data:`CONTRACT_VERSION` this backend implements.
+    """
+
+    name: str
+    contract_version: int
+
+    def device_count(self) -> int:
+        """How many devices of this type are usable now (0 is fine)."""
+        ...
+
+    def device_info(self, index: int) -> DeviceInfo:
+        """Describe device ``index`` (``0 <= index < device_count()``)."""
+        ...
+
+    def synchronize(self, index: int) -> None:
+        """Block until all work queued on device ``index`` has finished."""
+        ...
+
+    def kernels(self, index: int) -> Kernels:
+        """The kernel set bound to device ``index``; called once per device and cached."""
+        ...

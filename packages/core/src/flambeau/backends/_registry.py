@@ -1,0 +1,182 @@
+"""Backend discovery: entry points loaded lazily, each inside its own error boundary."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import re
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from .. import _config
+from ..errors import BackendError
+from ._hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, BackendHookSpecs
+from ._protocol import CONTRACT_VERSION, REQUIRED_KERNELS, Backend
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class PluginError:
+    """A backend plugin that could not be used, and why.
+
+    Attributes:
+        name: The entry-point name (by convention the device type it provides).
+        distribution: The distribution that declared it (``"<in-process>"`` if none).
+        version: That distribution's version.
+        message: One line saying what went wrong.
+        traceback: The full traceback, for bug reports.
+    """
+
+    name: str
+    distribution: str
+    version: str
+    message: str
+    traceback: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.distribution} {self.version}): {self.message}"
+
+
+class _Registry:
+    """Loaded backends by name, and the plugins that failed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._backends: dict[str, Backend] = {}
+        self._origins: dict[str, str] = {}
+        self._errors: list[PluginError] = []
+        self._discovered = False
+
+    def ensure_discovered(self) -> None:
+        if self._discovered:
+            return
+        with self._lock:
+            if self._discovered:
+                return
+            # Set first, so a plugin that queries devices while loading cannot recurse.
+            self._discovered = True
+            if not _config.plugin_autoload_disabled():
+                self._load_entry_points()
+
+    def _load_entry_points(self) -> None:
+        entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_ep_sort_key)
+        for ep in entry_points:
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else "<unknown>"
+            dist_version = dist.version if dist is not None else "?"
+            where = (ep.name, dist_name, dist_version)
+            try:
+                module = ep.load()
+                backends = _call_hook(module, ep.name)
+            except Exception as exc:
+                self._record(where, f"failed to load: {type(exc).__name__}: {exc}")
+                continue
+            for backend in backends:
+                try:
+                    self._add(backend, origin=f"{dist_name} {dist_version}")
+                except BackendError as exc:
+                    self._record(where, str(exc))
+
+    def _record(self, where: tuple[str, str, str], message: str) -> None:
+        self._errors.append(PluginError(*where, message, traceback.format_exc()))
+
+    def _add(self, backend: Any, origin: str, replace: bool = False) -> None:
+        validate_backend(backend)
+        name = backend.name
+        if name in self._backends and not replace:
+            raise BackendError(
+                f"device type {name!r} is claimed twice: by {self._origins[name]} "
+                f"and by {origin}; uninstall one of them (the first one is kept)"
+            )
+        self._backends[name] = backend
+        self._origins[name] = origin
+
+    def register(self, backend: Any, replace: bool) -> None:
+        self.ensure_discovered()
+        with self._lock:
+            self._add(backend, origin="flambeau.backends.register()", replace=replace)
+
+    def unregister(self, name: str) -> Backend:
+        with self._lock:
+            self._origins.pop(name, None)
+            try:
+                return self._backends.pop(name)
+            except KeyError:
+                raise KeyError(f"no backend named {name!r} is registered") from None
+
+    def get(self, name: str) -> Backend | None:
+        self.ensure_discovered()
+        return self._backends.get(name)
+
+    def all(self) -> dict[str, Backend]:
+        self.ensure_discovered()
+        return dict(self._backends)
+
+    def errors(self) -> list[PluginError]:
+        self.ensure_discovered()
+        return list(self._errors)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._backends.clear()
+            self._origins.clear()
+            self._errors.clear()
+            self._discovered = False
+
+
+def _ep_sort_key(ep: metadata.EntryPoint) -> tuple[int, str]:
+    # In-repo names first, so a third party cannot shadow "cpu" by sorting earlier.
+    return (0 if ep.name in {"cpu", "cuda", "opencl"} else 1, ep.name)
+
+
+def _call_hook(module: Any, name: str) -> list[Any]:
+    """Register ``module`` with a fresh plugin manager and call its hook alone."""
+    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager.add_hookspecs(BackendHookSpecs)
+    manager.register(module, name=name)
+    results = manager.hook.flambeau_backends()
+    if not results:
+        raise BackendError(f"module {module.__name__!r} implements no flambeau_backends hook")
+    backends: list[Any] = []
+    for result in results:
+        if result is None or isinstance(result, (str, bytes)):
+            raise BackendError(f"flambeau_backends returned {result!r}, expected a list")
+        backends.extend(result if isinstance(result, (list, tuple)) else [result])
+    return backends
+
+
+def validate_backend(backend: Any) -> None:
+    """Check ``backend`` against the contract; raise :class:`BackendError` if it falls short."""
+    name = getattr(backend, "name", None)
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise BackendError(
+            f"backend {backend!r} has name {name!r}; expected a lower-case identifier "
+            "such as 'cpu' or 'mydevice'"
+        )
+    version = getattr(backend, "contract_version", None)
+    if version != CONTRACT_VERSION:
+        raise BackendError(
+            f"backend {name!r} implements contract version {version!r}, but this flambeau "
+            f"needs contract version {CONTRACT_VERSION}; upgrade the backend or flambeau "
+            "so that they match"
+        )
+    missing = [m for m in ("device_count", "device_info", "synchronize", "kernels")
+               if not callable(getattr(backend, m, None))]
+    if missing:
+        raise BackendError(f"backend {name!r} lacks the method(s) {', '.join(missing)}")
+
+
+def validate_kernels(name: str, kernels: Any) -> None:
+    """Raise :class:`BackendError` if ``kernels`` misses a required kernel."""
+    missing = [k for k in REQUIRED_KERNELS if not callable(getattr(kernels, k, None))]
+    if missing:
+        raise BackendError(
+            f"backend {name!r} kernel set lacks the required kernel(s) {', '.join(missing)}"
+        )
+
+
+REGISTRY = _Registry()

@@ -1,0 +1,3 @@
+"""The conformance kit, run on every installed device (cpu and the example plugin's)."""
+
+from flambeau.testing.kernel_checks import *  # noqa: F403
