@@ -90,6 +90,8 @@ _SCOPED: contextvars.ContextVar[tuple[Device, ...]] = contextvars.ContextVar(
 )
 _GLOBAL_DEFAULT: list[Device] = []
 _KERNEL_CACHE: dict[tuple[str, int], Kernels] = {}
+# Other caches keyed by device (the tensor layer's) register a clearing function here.
+_CACHE_CLEARERS: list = []
 
 
 def device(spec: str | Device, index: int | None = None) -> Device:
@@ -207,6 +209,8 @@ def kernels_for(dev: Device) -> Kernels:
 def clear_kernel_cache() -> None:
     """Forget cached kernel sets (after backends are registered or removed)."""
     _KERNEL_CACHE.clear()
+    for clear in _CACHE_CLEARERS:
+        clear()
 
 
 def synchronize(dev: str | Device | None = None) -> None:

@@ -1,0 +1,220 @@
+"""Creating tensors: from data, filled, ranges, identity, ``*_like``, DLPack."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _dtypes
+from ._ops._common import resolve_device
+from ._tensor import Tensor, _wrap
+from .errors import DTypeError, ShapeError
+
+
+def _finish(data: Any, device: Any, kernels: Any, requires_grad: bool) -> Tensor:
+    t = _wrap(data, device, kernels)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_host(data: Any, dtype: np.dtype | None) -> np.ndarray:
+    """``data`` as a numpy array of a supported dtype (PyTorch's defaults when unspecified)."""
+    if isinstance(data, Tensor):
+        host = data._k.to_numpy(data._data)
+    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        host = np.array([_infer_host(x, None) for x in data])
+    else:
+        try:
+            host = np.array(data)
+        except ValueError as exc:
+            raise ShapeError(f"could not make a tensor from the data: {exc}") from None
+    if dtype is not None:
+        return host.astype(dtype)
+    if host.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic, Tensor)):
+        return host.astype(_dtypes.DEFAULT_FLOAT)  # Python floats: the default float dtype
+    if host.dtype.kind in "iu" and not isinstance(data, (np.ndarray, np.generic, Tensor)):
+        return host.astype(_dtypes.int64)
+    if host.size == 0 and host.dtype == np.float64 and not isinstance(data, np.ndarray):
+        return host.astype(_dtypes.DEFAULT_FLOAT)
+    if host.dtype not in _dtypes.TENSOR_DTYPES:
+        raise DTypeError(
+            f"cannot make a tensor from data of numpy dtype {host.dtype}; supported: "
+            + ", ".join(str(d) for d in _dtypes.TENSOR_DTYPES)
+        )
+    return host
+
+
+def _flat(data: Any):
+    for item in data:
+        if isinstance(item, (list, tuple)):
+            yield from _flat(item)
+        else:
+            yield item
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors).
+
+    >>> import flambeau
+    >>> flambeau.tensor([[1, 2], [3, 4]]).dtype
+    dtype('int64')
+    """
+    dt = None if dtype is None else _dtypes.as_dtype(dtype)
+    host = _infer_host(data, dt)
+    if device is None and isinstance(data, Tensor):
+        device = data.device
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.from_numpy(host), dev, kernels, requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, reusing it when it already is one with that dtype and device."""
+    if isinstance(data, Tensor):
+        out = data
+        if device is not None:
+            out = out.to(device)
+        return out if dtype is None else out.to(_dtypes.as_dtype(dtype))
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor with ``array``'s dtype and values on the cpu device (a copy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype not in _dtypes.TENSOR_DTYPES:
+        raise DTypeError(f"from_numpy: unsupported numpy dtype {array.dtype}")
+    dev, kernels = resolve_device("cpu")
+    return _wrap(kernels.from_numpy(array), dev, kernels)
+
+
+def from_dlpack(obj: Any, device: Any = None) -> Tensor:
+    """A tensor from any object implementing ``__dlpack__`` (copied through the host)."""
+    host = np.from_dlpack(obj)
+    return tensor(host, dtype=host.dtype, device=device)
+
+
+def _shape_args(size: tuple) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ShapeError(f"sizes must be non-negative, got {list(shape)}")
+    return shape
+
+
+def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
+    shape = _shape_args((size,))
+    dt = _dtypes.scalar_dtype(fill_value) if dtype is None else _dtypes.as_dtype(dtype)
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.full(shape, _cast_scalar(fill_value, dt), dt), dev, kernels,
+                   requires_grad)
+
+
+def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
+    if dtype.kind == "f":
+        return float(value)
+    return bool(value) if dtype.kind == "b" else int(value)
+
+
+def _filled(value: int, size: tuple, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    shape = _shape_args(size)
+    dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.full(shape, _cast_scalar(value, dt), dt), dev, kernels, requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
+    return _filled(1, size, dtype, device, requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor."""
+    shape = _shape_args(size)
+    dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.empty(shape, dt), dev, kernels, requires_grad)
+
+
+def _like(input: Tensor, dtype: Any, device: Any) -> tuple[np.dtype, Any]:
+    return (input.dtype if dtype is None else _dtypes.as_dtype(dtype),
+            input.device if device is None else device)
+
+
+def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """Zeros with ``input``'s shape, dtype and device."""
+    dt, dev = _like(input, dtype, device)
+    return zeros(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """Ones with ``input``'s shape, dtype and device."""
+    dt, dev = _like(input, dtype, device)
+    return ones(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with ``input``'s shape, dtype and device."""
+    dt, dev = _like(input, dtype, device)
+    return full(input.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """Uninitialised, with ``input``'s shape, dtype and device."""
+    dt, dev = _like(input, dtype, device)
+    return empty(input.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``start, start + step, ...`` below ``end`` (int64 for integer arguments, else float32)."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    all_ints = all(isinstance(v, (int, np.integer)) for v in values)
+    dt = (_dtypes.int64 if all_ints else _dtypes.DEFAULT_FLOAT) if dtype is None else \
+        _dtypes.as_dtype(dtype)
+    count = max(math.ceil((values[1] - values[0]) / values[2]), 0)
+    host = (values[0] + np.arange(count, dtype=np.float64 if not all_ints else np.int64)
+            * values[2]).astype(dt)
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.from_numpy(host), dev, kernels, requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
+    host = np.linspace(start, end, steps).astype(dt)
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.from_numpy(host), dev, kernels, requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """An ``n`` x ``m`` identity matrix."""
+    dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
+    dev, kernels = resolve_device(device)
+    return _finish(kernels.from_numpy(np.eye(n, m, dtype=dt)), dev, kernels, requires_grad)

@@ -1,0 +1,1 @@
+"""Operations on tensors, written once against the kernel contract, gradients beside them."""

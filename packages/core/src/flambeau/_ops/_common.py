@@ -1,0 +1,138 @@
+"""What every operation needs: device resolution, operand checks, promotion, grad helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _device, _dtypes
+from .._tensor import Tensor, _wrap
+from ..autograd._engine import record
+from ..autograd._mode import STATE
+from ..backends import normalize_axes
+from ..errors import DeviceMismatchError, DTypeError
+
+_RESOLVED: dict[Any, tuple[_device.Device, Any]] = {}
+
+SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
+
+__all__ = ["STATE", "Tensor", "_wrap", "record"]
+
+
+def resolve_device(device: Any = None) -> tuple[_device.Device, Any]:
+    """(canonical device, kernels) for a device name, :class:`Device` or ``None`` (default)."""
+    if device is None:
+        device = _device.get_default_device()
+    hit = _RESOLVED.get(device)
+    if hit is not None:
+        return hit
+    dev = _device.device(device)
+    kernels = _device.kernels_for(dev)
+    # Like PyTorch, tensors on the host report plain ``cpu``; others carry their index.
+    canonical = _device.Device("cpu") if dev.type == "cpu" else _device.Device(dev.type,
+                                                                                dev.index or 0)
+    _RESOLVED[device] = (canonical, kernels)
+    return canonical, kernels
+
+
+def _forget_resolved() -> None:
+    _RESOLVED.clear()
+
+
+_device._CACHE_CLEARERS.append(_forget_resolved)
+
+
+def needs_grad(*tensors: Any) -> bool:
+    """True when grad mode is on and one of ``tensors`` requires grad."""
+    if not STATE.enabled:
+        return False
+    return any(getattr(t, "requires_grad", False) for t in tensors)
+
+
+def same_device(op: str, a: Tensor, b: Tensor) -> None:
+    """Raise if ``a`` and ``b`` live on different devices."""
+    if a._device is not b._device and a._device != b._device:
+        raise DeviceMismatchError(
+            f"{op}: expected all tensors on the same device, got {a._device} and {b._device}; "
+            f"move one with .to({str(a._device)!r}) first"
+        )
+
+
+def cast(t: Tensor, dtype: np.dtype) -> Tensor:
+    """``t`` converted to ``dtype``; differentiable between float dtypes."""
+    if t.dtype == dtype:
+        return t
+    out = _wrap(t._k.cast(t._data, dtype), t._device, t._k)
+    if dtype.kind == "f" and needs_grad(t):
+        source = t.dtype
+        record(out, "ToCopyBackward0", (t,), lambda g: (cast(g, source),))
+    return out
+
+
+def scalar_for(value: Any, dtype: np.dtype) -> bool | int | float:
+    """A Python scalar of ``dtype``'s kind, for a kernel's scalar operand."""
+    if dtype.kind == "f":
+        return float(value)
+    if dtype.kind == "b":
+        return bool(value)
+    return int(value)
+
+
+def full_like_device(value: Any, shape: tuple[int, ...], dtype: np.dtype, like: Tensor) -> Tensor:
+    """A new tensor of ``value`` on ``like``'s device."""
+    return _wrap(like._k.full(tuple(shape), value, dtype), like._device, like._k)
+
+
+def to_tensor(value: Any, like: Tensor, dtype: np.dtype | None = None) -> Tensor:
+    """``value`` (a tensor, scalar or array-like) as a tensor on ``like``'s device."""
+    if isinstance(value, Tensor):
+        same_device("operation", like, value)
+        return value if dtype is None else cast(value, dtype)
+    host = np.asarray(value)
+    if dtype is None:
+        dtype = _dtypes.result_type(value) if host.ndim == 0 else _dtypes.as_dtype(
+            _default_host_dtype(host))
+    return _wrap(like._k.from_numpy(host.astype(dtype, copy=False)), like._device, like._k)
+
+
+def _default_host_dtype(host: np.ndarray) -> np.dtype:
+    if host.dtype == np.float64:
+        return _dtypes.float32
+    return host.dtype
+
+
+def unbroadcast(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``grad`` over the dimensions broadcasting added, giving a gradient of ``shape``."""
+    gshape = grad._data.shape
+    if gshape == tuple(shape):
+        return grad
+    from .reduction import sum as _sum
+    from .shape import reshape
+
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, size in enumerate(shape) if size == 1 and gshape[i + lead] != 1
+    )
+    return reshape(_sum(grad, axes), tuple(shape))
+
+
+def reduction_axes(dim: Any, ndim: int) -> tuple[int, ...]:
+    """Axes for a reduction's ``dim`` argument (``None`` or ``()`` mean every axis)."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    return normalize_axes(dim, ndim)
+
+
+def require_float(op: str, t: Tensor) -> None:
+    """Raise a clear error when a float-only operation gets a non-float tensor."""
+    if t.dtype.kind != "f":
+        raise DTypeError(
+            f"{op}() needs a floating-point tensor, got dtype {t.dtype}; convert it first, "
+            f"e.g. x.float().{op}()"
+        )
+
+
+def arange_like(n: int, like: Tensor) -> Tensor:
+    """``0, 1, ..., n-1`` as int64 on ``like``'s device."""
+    return _wrap(like._k.from_numpy(np.arange(n, dtype=np.int64)), like._device, like._k)

@@ -1,0 +1,556 @@
+"""Elementwise operations: arithmetic, math functions, comparisons, ``where``, ``clamp``.
+
+Each primitive keeps its gradient rule beside it. Functions that are compositions
+(sigmoid, relu, gelu, clamp, ...) get their gradients from the primitives they use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import _dtypes
+from ._common import (
+    SCALAR_TYPES,
+    STATE,
+    Tensor,
+    _wrap,
+    cast,
+    full_like_device,
+    record,
+    same_device,
+    scalar_for,
+    unbroadcast,
+)
+
+# --- binary -----------------------------------------------------------------------------
+
+_COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+                          "logical_xor"})
+_FLOAT_RESULT = frozenset({"div"})
+
+
+def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Any, np.dtype]:
+    """Promote ``a`` (a tensor or scalar) and ``b`` to one dtype; returns (a, b, dtype).
+
+    ``a`` comes back as a tensor; ``b`` as a tensor or a Python scalar.
+    """
+    if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}: expected a Tensor operand, got {type(a).__name__} and "
+                            f"{type(b).__name__}")
+        dtype = _result_dtype(op, b, a)
+        a = full_like_device(scalar_for(a, dtype), (), dtype, b)
+    if isinstance(b, Tensor):
+        if a._device is not b._device:
+            same_device(op, a, b)
+        dtype = a.dtype if a.dtype == b.dtype else _result_dtype(op, a, b)
+        if op in _FLOAT_RESULT and dtype.kind != "f":
+            dtype = _dtypes.DEFAULT_FLOAT
+        return cast(a, dtype), cast(b, dtype), dtype
+    if not isinstance(b, SCALAR_TYPES):
+        raise TypeError(f"{op}: unsupported operand type {type(b).__name__}; expected a Tensor "
+                        "or a Python number")
+    kind = a.dtype.kind
+    if kind == "f" or (kind in "iu" and not isinstance(b, (float, np.floating))
+                       and not isinstance(b, (bool, np.bool_))):
+        dtype = a.dtype
+    else:
+        dtype = _dtypes.result_type(a, b)
+    if op in _FLOAT_RESULT and dtype.kind != "f":
+        dtype = _dtypes.DEFAULT_FLOAT
+    return cast(a, dtype), scalar_for(b, dtype), dtype
+
+
+def _result_dtype(op: str, a: Any, b: Any) -> np.dtype:
+    return _dtypes.result_type(a, b)
+
+
+def _binary(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, Any]:
+    """Run kernel ``op``; returns (output, a, b) after promotion, for gradient rules."""
+    a, b, _ = _operands(op, a, b)
+    data = a._k.binary(op, a._data, b._data if isinstance(b, Tensor) else b)
+    return _wrap(data, a._device, a._k), a, b
+
+
+def _grad_enabled_for(a: Tensor, b: Any) -> bool:
+    return STATE.enabled and (a.requires_grad or getattr(b, "requires_grad", False))
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return x._data.shape if isinstance(x, Tensor) else ()
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input + alpha * other`` with broadcasting."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    out, a, b = _binary("add", input, other)
+    if _grad_enabled_for(a, b):
+        sa, sb = _shape(a), _shape(b)
+        record(out, "AddBackward0", (a, b), lambda g: (unbroadcast(g, sa), unbroadcast(g, sb)))
+    return out
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input - alpha * other`` with broadcasting."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    out, a, b = _binary("sub", input, other)
+    if _grad_enabled_for(a, b):
+        sa, sb = _shape(a), _shape(b)
+        record(out, "SubBackward0", (a, b),
+               lambda g: (unbroadcast(g, sa), unbroadcast(neg(g), sb)))
+    return out
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    """``input * other`` with broadcasting."""
+    out, a, b = _binary("mul", input, other)
+    if _grad_enabled_for(a, b):
+        ra, rb = a.requires_grad, getattr(b, "requires_grad", False)
+        sa, sb = _shape(a), _shape(b)
+
+        def backward(g: Tensor) -> tuple:
+            return (unbroadcast(mul(g, b), sa) if ra else None,
+                    unbroadcast(mul(g, a), sb) if rb else None)
+
+        record(out, "MulBackward0", (a, b), backward, _saved(a, b))
+    return out
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """``input / other`` (true division; integers give float32). ``rounding_mode`` may be
+    ``"floor"`` or ``"trunc"`` as in PyTorch."""
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        quotient = div(input, other)
+        result = where(lt(quotient, 0), ceil(quotient), floor(quotient))
+        kind_a = input.dtype if isinstance(input, Tensor) else None
+        return cast(result, kind_a) if kind_a is not None and kind_a.kind != "f" else result
+    if rounding_mode is not None:
+        raise ValueError(f"rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    out, a, b = _binary("div", input, other)
+    if _grad_enabled_for(a, b):
+        ra, rb = a.requires_grad, getattr(b, "requires_grad", False)
+        sa, sb = _shape(a), _shape(b)
+
+        def backward(g: Tensor) -> tuple:
+            return (unbroadcast(div(g, b), sa) if ra else None,
+                    unbroadcast(neg(div(mul(g, out), b)), sb) if rb else None)
+
+        record(out, "DivBackward0", (a, b), backward, _saved(a, b, out))
+    return out
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:
+    """``input // other``: floor of the quotient (Python semantics). Not differentiable."""
+    out, _, _ = _binary("floordiv", input, other)
+    return out
+
+
+def remainder(input: Any, other: Any) -> Tensor:
+    """``input % other`` with the sign of ``other`` (Python semantics)."""
+    out, a, b = _binary("mod", input, other)
+    if _grad_enabled_for(a, b):
+        sa, sb = _shape(a), _shape(b)
+        rb = getattr(b, "requires_grad", False)
+        record(out, "RemainderBackward0", (a, b), lambda g: (
+            unbroadcast(g, sa), unbroadcast(neg(mul(g, floor_divide(a, b))), sb) if rb else None
+        ), _saved(a, b))
+    return out
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent`` with broadcasting."""
+    if isinstance(input, Tensor) and isinstance(exponent, SCALAR_TYPES):
+        if input.dtype.kind in "iu" and isinstance(exponent, (int, np.integer)) and exponent < 0:
+            raise ValueError("integers to negative integer powers are not allowed; convert the "
+                             "base to float first")
+    out, a, b = _binary("pow", input, exponent)
+    if _grad_enabled_for(a, b):
+        ra, rb = a.requires_grad, getattr(b, "requires_grad", False)
+        sa, sb = _shape(a), _shape(b)
+
+        def backward(g: Tensor) -> tuple:
+            grad_a = grad_b = None
+            if ra and not isinstance(b, Tensor):
+                grad_a = mul(g, 0.0) if b == 0 else mul(mul(g, b), pow(a, b - 1))
+            elif ra:
+                # d/da a**b = b * a**(b-1); written so b == 0 gives 0, not 0 * inf.
+                grad_a = unbroadcast(where(eq(b, 0), 0.0, mul(mul(g, b), pow(a, sub(b, 1)))),
+                                     sa)
+            if rb:
+                safe_log = where(eq(a, 0), 0.0, log(where(eq(a, 0), 1.0, a)))
+                grad_b = unbroadcast(mul(mul(g, out), safe_log), sb)
+            return grad_a, grad_b
+
+        record(out, "PowBackward0", (a, b), backward, _saved(a, b, out))
+    return out
+
+
+def _rpow(input: Tensor, base: Any) -> Tensor:
+    return pow(base, input)
+
+
+def maximum(input: Tensor, other: Any) -> Tensor:
+    """Elementwise maximum (NaN propagates); ties share the gradient equally."""
+    return _extremum("maximum", input, other, gt)
+
+
+def minimum(input: Tensor, other: Any) -> Tensor:
+    """Elementwise minimum (NaN propagates); ties share the gradient equally."""
+    return _extremum("minimum", input, other, lt)
+
+
+def _extremum(op: str, input: Any, other: Any, wins: Any) -> Tensor:
+    out, a, b = _binary(op, input, other)
+    if _grad_enabled_for(a, b):
+        sa, sb = _shape(a), _shape(b)
+
+        def backward(g: Tensor) -> tuple:
+            a_wins = cast(wins(a, b), g.dtype)
+            tie = mul(cast(eq(a, b), g.dtype), 0.5)
+            share_a = add(a_wins, tie)
+            return unbroadcast(mul(g, share_a), sa), unbroadcast(mul(g, rsub(share_a, 1.0)), sb)
+
+        name = "MaximumBackward0" if op == "maximum" else "MinimumBackward0"
+        record(out, name, (a, b), backward, _saved(a, b))
+    return out
+
+
+def _saved(*items: Any) -> tuple[Tensor, ...]:
+    return tuple(t for t in items if isinstance(t, Tensor))
+
+
+def rsub(input: Any, other: Any) -> Tensor:
+    """``other - input`` (for ``scalar - tensor``)."""
+    return sub(other, input)
+
+
+def _rdiv(input: Tensor, other: Any) -> Tensor:
+    return div(other, input)
+
+
+def _rfloordiv(input: Tensor, other: Any) -> Tensor:
+    return floor_divide(other, input)
+
+
+def _rmod(input: Tensor, other: Any) -> Tensor:
+    return remainder(other, input)
+
+
+def _compare(op: str, input: Any, other: Any) -> Tensor:
+    out, _, _ = _binary(op, input, other)
+    return out
+
+
+def eq(input: Any, other: Any) -> Tensor:
+    """Elementwise ``==``; a bool tensor."""
+    return _compare("eq", input, other)
+
+
+def ne(input: Any, other: Any) -> Tensor:
+    """Elementwise ``!=``; a bool tensor."""
+    return _compare("ne", input, other)
+
+
+def lt(input: Any, other: Any) -> Tensor:
+    """Elementwise ``<``; a bool tensor."""
+    return _compare("lt", input, other)
+
+
+def le(input: Any, other: Any) -> Tensor:
+    """Elementwise ``<=``; a bool tensor."""
+    return _compare("le", input, other)
+
+
+def gt(input: Any, other: Any) -> Tensor:
+    """Elementwise ``>``; a bool tensor."""
+    return _compare("gt", input, other)
+
+
+def ge(input: Any, other: Any) -> Tensor:
+    """Elementwise ``>=``; a bool tensor."""
+    return _compare("ge", input, other)
+
+
+def _logical(op: str, input: Any, other: Any) -> Tensor:
+    a = cast(input, _dtypes.bool_) if isinstance(input, Tensor) else bool(input)
+    b = cast(other, _dtypes.bool_) if isinstance(other, Tensor) else bool(other)
+    return _compare(op, a, b)
+
+
+def logical_and(input: Any, other: Any) -> Tensor:
+    """Elementwise logical and (non-zero is true); a bool tensor."""
+    return _logical("logical_and", input, other)
+
+
+def logical_or(input: Any, other: Any) -> Tensor:
+    """Elementwise logical or; a bool tensor."""
+    return _logical("logical_or", input, other)
+
+
+def logical_xor(input: Any, other: Any) -> Tensor:
+    """Elementwise logical xor; a bool tensor."""
+    return _logical("logical_xor", input, other)
+
+
+def _bitwise(op: str, name: str, input: Any, other: Any) -> Tensor:
+    for operand in (input, other):
+        if isinstance(operand, Tensor) and operand.dtype != _dtypes.bool_:
+            raise TypeError(f"{name} is only supported on bool tensors here, got "
+                            f"{operand.dtype}; use logical_{op.split('_')[1]}")
+    return _compare(op, input, other)
+
+
+def _and(input: Any, other: Any) -> Tensor:
+    return _bitwise("logical_and", "&", input, other)
+
+
+def _or(input: Any, other: Any) -> Tensor:
+    return _bitwise("logical_or", "|", input, other)
+
+
+def _xor(input: Any, other: Any) -> Tensor:
+    return _bitwise("logical_xor", "^", input, other)
+
+
+# --- unary ------------------------------------------------------------------------------
+
+
+def _unary(op: str, x: Tensor, name: str, rule: Any = None, float_only: bool = True) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if float_only and x.dtype.kind != "f":
+        x = cast(x, _dtypes.DEFAULT_FLOAT)
+    out = _wrap(x._k.unary(op, x._data), x._device, x._k)
+    if rule is not None and STATE.enabled and x.requires_grad:
+        record(out, name, (x,), lambda g: (rule(g, x, out),), (x, out))
+    return out
+
+
+def neg(input: Tensor) -> Tensor:
+    """``-input``."""
+    if input.dtype == _dtypes.bool_:
+        raise TypeError("negation of a bool tensor is not supported; use logical_not() or ~")
+    return _unary("neg", input, "NegBackward0", lambda g, x, o: neg(g), float_only=False)
+
+
+def abs(input: Tensor) -> Tensor:
+    """Absolute value."""
+    return _unary("abs", input, "AbsBackward0", lambda g, x, o: mul(g, sign(x)),
+                  float_only=False)
+
+
+def sign(input: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of each element (gradient zero)."""
+    if input.dtype == _dtypes.bool_:
+        return cast(input, input.dtype)
+    return _unary("sign", input, "SignBackward0", lambda g, x, o: mul(g, 0.0), float_only=False)
+
+
+def exp(input: Tensor) -> Tensor:
+    """``e ** input``."""
+    return _unary("exp", input, "ExpBackward0", lambda g, x, o: mul(g, o))
+
+
+def expm1(input: Tensor) -> Tensor:
+    """``exp(input) - 1``, accurate near 0."""
+    return _unary("expm1", input, "Expm1Backward0", lambda g, x, o: mul(g, add(o, 1.0)))
+
+
+def log(input: Tensor) -> Tensor:
+    """Natural logarithm."""
+    return _unary("log", input, "LogBackward0", lambda g, x, o: div(g, x))
+
+
+def log1p(input: Tensor) -> Tensor:
+    """``log(1 + input)``, accurate near 0."""
+    return _unary("log1p", input, "Log1PBackward0", lambda g, x, o: div(g, add(x, 1.0)))
+
+
+def sqrt(input: Tensor) -> Tensor:
+    """Square root."""
+    return _unary("sqrt", input, "SqrtBackward0", lambda g, x, o: div(g, mul(o, 2.0)))
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    """``1 / sqrt(input)``."""
+    return div(1.0, sqrt(input))
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    """``1 / input``."""
+    return div(1.0, input)
+
+
+def sin(input: Tensor) -> Tensor:
+    """Sine."""
+    return _unary("sin", input, "SinBackward0", lambda g, x, o: mul(g, cos(x)))
+
+
+def cos(input: Tensor) -> Tensor:
+    """Cosine."""
+    return _unary("cos", input, "CosBackward0", lambda g, x, o: neg(mul(g, sin(x))))
+
+
+def tanh(input: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return _unary("tanh", input, "TanhBackward0",
+                  lambda g, x, o: mul(g, rsub(mul(o, o), 1.0)))
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def erf(input: Tensor) -> Tensor:
+    """The error function."""
+    return _unary("erf", input, "ErfBackward0",
+                  lambda g, x, o: mul(g, mul(exp(neg(mul(x, x))), _TWO_OVER_SQRT_PI)))
+
+
+def _rounding(op: str, input: Tensor) -> Tensor:
+    name = op.capitalize() + "Backward0"
+    return _unary(op, input, name, lambda g, x, o: mul(g, 0.0), float_only=False)
+
+
+def floor(input: Tensor) -> Tensor:
+    """Round down (gradient zero)."""
+    return _rounding("floor", input)
+
+
+def ceil(input: Tensor) -> Tensor:
+    """Round up (gradient zero)."""
+    return _rounding("ceil", input)
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
+    """Round half to even, optionally to ``decimals`` places (gradient zero)."""
+    if decimals:
+        scale = 10.0**decimals
+        return div(_rounding("round", mul(input, scale)), scale)
+    return _rounding("round", input)
+
+
+def trunc(input: Tensor) -> Tensor:
+    """Round toward zero (gradient zero)."""
+    return where(lt(input, 0), ceil(input), floor(input))
+
+
+def logical_not(input: Tensor) -> Tensor:
+    """Elementwise not (zero is false); a bool tensor."""
+    return _unary("logical_not", input, "", float_only=False)
+
+
+def _invert(input: Tensor) -> Tensor:
+    if input.dtype != _dtypes.bool_:
+        raise TypeError(f"~ is only supported on bool tensors here, got {input.dtype}")
+    return logical_not(input)
+
+
+# --- compositions -----------------------------------------------------------------------
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """``1 / (1 + exp(-input))``."""
+    return div(1.0, add(exp(neg(input)), 1.0))
+
+
+def relu(input: Tensor) -> Tensor:
+    """``max(input, 0)``; written with ``where`` so the gradient at 0 is 0, as in PyTorch."""
+    return where(gt(input, 0), input, 0.0 if input.dtype.kind == "f" else 0)
+
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: exact (erf) or ``approximate="tanh"``."""
+    if approximate == "tanh":
+        inner = mul(add(input, mul(pow(input, 3), 0.044715)), _SQRT_2_OVER_PI)
+        return mul(mul(input, 0.5), add(tanh(inner), 1.0))
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return mul(mul(input, 0.5), add(erf(mul(input, _INV_SQRT2)), 1.0))
+
+
+def silu(input: Tensor) -> Tensor:
+    """``input * sigmoid(input)``."""
+    return mul(input, sigmoid(input))
+
+
+def square(input: Tensor) -> Tensor:
+    """``input * input``."""
+    return mul(input, input)
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """Limit values to ``[min, max]`` (either may be ``None`` or a tensor); the gradient
+    passes where ``min <= input <= max``, as in PyTorch."""
+    if min is None and max is None:
+        raise ValueError("clamp needs at least one of min and max")
+    out = input
+    if min is not None:
+        out = where(lt(out, min), _like(min, out), out)
+    if max is not None:
+        out = where(gt(out, max), _like(max, out), out)
+    return out
+
+
+def _like(bound: Any, x: Tensor) -> Any:
+    if isinstance(bound, Tensor):
+        return cast(bound, x.dtype)
+    return scalar_for(bound, x.dtype)
+
+
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:
+    """Pick ``input`` where ``condition`` holds, else ``other``; broadcasts all three."""
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where: condition must be a bool Tensor, got {type(condition).__name__}")
+    if condition.dtype != _dtypes.bool_:
+        condition = cast(condition, _dtypes.bool_)
+    anchor = condition
+    dtype = _dtypes.result_type(*(v for v in (input, other)))
+    a = _operand_tensor(input, dtype, anchor)
+    b = _operand_tensor(other, dtype, anchor)
+    same_device("where", condition, a)
+    same_device("where", condition, b)
+    out = _wrap(a._k.where(condition._data, a._data, b._data), a._device, a._k)
+    if STATE.enabled and (a.requires_grad or b.requires_grad):
+        sa, sb = a._data.shape, b._data.shape
+
+        def backward(g: Tensor) -> tuple:
+            zero = full_like_device(0, (), g.dtype, g)
+            return (unbroadcast(where(condition, g, zero), sa) if a.requires_grad else None,
+                    unbroadcast(where(condition, zero, g), sb) if b.requires_grad else None)
+
+        record(out, "WhereBackward0", (a, b), backward)
+    return out
+
+
+def _operand_tensor(value: Any, dtype: np.dtype, anchor: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return cast(value, dtype)
+    return full_like_device(scalar_for(value, dtype), (), dtype, anchor)
+
+
+def isnan(input: Tensor) -> Tensor:
+    """True where the value is NaN."""
+    return ne(input, input)
+
+
+def isinf(input: Tensor) -> Tensor:
+    """True where the value is +inf or -inf."""
+    if input.dtype.kind != "f":
+        return ne(input, input)
+    return eq(abs(input), math.inf)
+
+
+def isfinite(input: Tensor) -> Tensor:
+    """True where the value is neither NaN nor infinite."""
+    return logical_not(logical_or(isnan(input), isinf(input)))

@@ -1,0 +1,90 @@
+"""Matrix products: matmul (with PyTorch's 1-d rules), mm, bmm, mv, dot, outer."""
+
+from __future__ import annotations
+
+from .. import _dtypes
+from ..backends import broadcast_shape
+from ..errors import ShapeError
+from ._common import STATE, Tensor, _wrap, cast, record, same_device, unbroadcast
+from .shape import reshape, squeeze_axes, transpose, unsqueeze
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product with broadcasting batch dimensions; 1-d operands act as a row
+    (left) or column (right) vector whose dimension is then removed, as in PyTorch."""
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError("matmul: both operands must be Tensors")
+    same_device("matmul", input, other)
+    if input.ndim == 0 or other.ndim == 0:
+        raise ShapeError("matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{list(input.shape)} and {list(other.shape)}")
+    if input.dtype != other.dtype:
+        dtype = _dtypes.result_type(input, other)
+        input, other = cast(input, dtype), cast(other, dtype)
+    a = unsqueeze(input, 0) if input.ndim == 1 else input
+    b = unsqueeze(other, -1) if other.ndim == 1 else other
+    if a._data.shape[-1] != b._data.shape[-2]:
+        raise ShapeError(
+            f"matmul: shapes {list(input.shape)} and {list(other.shape)} cannot be multiplied "
+            f"({a._data.shape[-2]}x{a._data.shape[-1]} and "
+            f"{b._data.shape[-2]}x{b._data.shape[-1]})"
+        )
+    broadcast_shape(a._data.shape[:-2], b._data.shape[:-2])
+    out = _matmul2(a, b)
+    drop = []
+    if other.ndim == 1:
+        drop.append(out.ndim - 1)
+    if input.ndim == 1:
+        drop.append(out.ndim - 2)
+    return squeeze_axes(out, tuple(drop)) if drop else out
+
+
+def _matmul2(a: Tensor, b: Tensor) -> Tensor:
+    out = _wrap(a._k.matmul(a._data, b._data), a._device, a._k)
+    if STATE.enabled and (a.requires_grad or b.requires_grad):
+        sa, sb = a._data.shape, b._data.shape
+        ra, rb = a.requires_grad, b.requires_grad
+
+        def backward(g: Tensor) -> tuple:
+            return (unbroadcast(_matmul2(g, transpose(b, -1, -2)), sa) if ra else None,
+                    unbroadcast(_matmul2(transpose(a, -1, -2), g), sb) if rb else None)
+
+        record(out, "MmBackward0", (a, b), backward, (a, b))
+    return out
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Product of two matrices (2-d only)."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ShapeError(f"mm: expected 2-d tensors, got shapes {list(input.shape)} and "
+                         f"{list(mat2.shape)}")
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched product of (b, n, m) and (b, m, p) tensors."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ShapeError(f"bmm: expected 3-d tensors with equal batch sizes, got shapes "
+                         f"{list(input.shape)} and {list(mat2.shape)}")
+    return matmul(input, mat2)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix-vector product."""
+    if input.ndim != 2 or vec.ndim != 1:
+        raise ShapeError(f"mv: expected a matrix and a vector, got shapes {list(input.shape)} "
+                         f"and {list(vec.shape)}")
+    return matmul(input, vec)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-d tensors of the same length."""
+    if input.ndim != 1 or other.ndim != 1 or input.shape != other.shape:
+        raise ShapeError(f"dot: expected two 1-d tensors of the same size, got shapes "
+                         f"{list(input.shape)} and {list(other.shape)}")
+    return matmul(input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product of two vectors."""
+    return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))

@@ -1,0 +1,309 @@
+"""Reductions: sum, mean, prod, max/min (with indices), argmax, var/std, logsumexp, all/any."""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from .. import _dtypes
+from ..backends import normalize_axis
+from ..errors import ShapeError
+from ._common import (
+    STATE,
+    Tensor,
+    _wrap,
+    cast,
+    full_like_device,
+    record,
+    reduction_axes,
+    require_float,
+)
+
+#: What ``max(dim=...)``/``min(dim=...)`` return, like ``torch.return_types.max``.
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand_back(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
+    """Broadcast a reduced gradient back to the input's shape."""
+    from .shape import expand, reshape
+
+    return expand(reshape(g, _kept_shape(shape, axes)), shape)
+
+
+def _reduce(op: str, x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:
+    return _wrap(x._k.reduce(op, x._data, axes, keepdim), x._device, x._k)
+
+
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Sum over ``dim`` (all dimensions by default); bool and integers sum as int64."""
+    if dtype is not None:
+        input = cast(input, _dtypes.as_dtype(dtype))
+    elif input.dtype.kind in "biu" and input.dtype != _dtypes.int64:
+        input = cast(input, _dtypes.int64)
+    shape = input._data.shape
+    axes = reduction_axes(dim, len(shape))
+    out = _reduce("sum", input, axes, keepdim)
+    if STATE.enabled and input.requires_grad:
+        if keepdim:
+            record(out, "SumBackward1", (input,), lambda g: (_expand_back(g, shape, ()),))
+        else:
+            record(out, "SumBackward1", (input,), lambda g: (_expand_back(g, shape, axes),))
+    return out
+
+
+def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Mean over ``dim`` (all dimensions by default); needs a float tensor."""
+    if dtype is not None:
+        input = cast(input, _dtypes.as_dtype(dtype))
+    require_float("mean", input)
+    axes = reduction_axes(dim, input.ndim)
+    count = 1
+    for axis in axes:
+        count *= input._data.shape[axis]
+    return sum(input, axes, keepdim) / count if count else sum(input, axes, keepdim) * np.nan
+
+
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+         dtype: Any = None) -> Tensor:
+    """Product over ``dim`` (all by default); correct gradients even with zeros."""
+    from .elementwise import div, eq, mul, where
+
+    if dtype is not None:
+        input = cast(input, _dtypes.as_dtype(dtype))
+    elif input.dtype.kind in "biu" and input.dtype != _dtypes.int64:
+        input = cast(input, _dtypes.int64)
+    shape = input._data.shape
+    axes = reduction_axes(dim, len(shape))
+    out = _reduce("prod", input, axes, keepdim)
+    if STATE.enabled and input.requires_grad:
+
+        def backward(g: Tensor) -> tuple:
+            # d(prod)/dx_i is the product of the others: out / x_i when no zero is in the
+            # group; where x_i is the only zero, the product of the non-zeros; else 0.
+            zeros = eq(input, 0)
+            zero_count = sum(zeros, axes, keepdim=True)
+            nonzero_prod = prod_keep(where(zeros, 1.0, input), axes)
+            others = where(zeros, where(eq(zero_count, 1), nonzero_prod, 0.0),
+                           where(eq(zero_count, 0), div(nonzero_prod, where(zeros, 1.0, input)),
+                                 0.0))
+            return (mul(_expand_back(g, shape, () if keepdim else axes), others),)
+
+        record(out, "ProdBackward1", (input,), backward, (input,))
+    return out
+
+
+def prod_keep(x: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """Product over ``axes`` keeping them as size-1 dimensions (no graph)."""
+    return _reduce("prod", x, axes, True)
+
+
+def _check_nonempty(op: str, x: Tensor, axes: tuple[int, ...]) -> None:
+    for axis in axes:
+        if x._data.shape[axis] == 0:
+            raise ShapeError(
+                f"{op}(): cannot reduce over dimension {axis} of size 0 (shape "
+                f"{list(x.shape)}); the operation has no identity"
+            )
+    if not axes and x.numel() == 0:
+        raise ShapeError(f"{op}(): cannot reduce an empty tensor; it has no identity")
+
+
+def _extreme(op: str, input: Tensor, dim: Any, keepdim: bool) -> Any:
+    from .elementwise import div, eq, mul
+
+    if dim is None:
+        _check_nonempty(op, input, tuple(range(input.ndim)))
+        axes = tuple(range(input.ndim))
+        out = _reduce(op, input, axes, False)
+        if STATE.enabled and input.requires_grad:
+            shape = input._data.shape
+
+            def backward(g: Tensor) -> tuple:
+                # Like PyTorch's full max/min: ties share the gradient evenly.
+                hits = cast(eq(input, _expand_back(out, shape, axes)), g.dtype)
+                return (mul(_expand_back(div(g, sum(hits)), shape, axes), hits),)
+
+            record(out, op.capitalize() + "Backward1", (input,), backward, (input, out))
+        return out
+    axis = normalize_axis(dim, input.ndim)
+    _check_nonempty(op, input, (axis,))
+    values = _reduce(op, input, (axis,), keepdim)
+    indices = _wrap(input._k.arg_reduce("arg" + op, input._data, axis, keepdim), input._device,
+                    input._k)
+    if STATE.enabled and input.requires_grad:
+        shape = input._data.shape
+
+        def backward(g: Tensor) -> tuple:
+            return (_scatter_to(g, indices, shape, axis, keepdim),)
+
+        record(values, op.capitalize() + "Backward0", (input,), backward)
+    return ValuesIndices(values, indices)
+
+
+def _scatter_to(g: Tensor, indices: Tensor, shape: tuple[int, ...], axis: int,
+                keepdim: bool) -> Tensor:
+    """A zero tensor of ``shape`` with ``g`` placed at ``indices`` along ``axis``."""
+    from .shape import unsqueeze
+
+    if not keepdim:
+        g, indices = unsqueeze(g, axis), unsqueeze(indices, axis)
+    grad = full_like_device(0, shape, g.dtype, g)
+    g._k.scatter_add(grad._data, axis, indices._data, g._data)
+    return grad
+
+
+def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The largest value; with ``dim``, ``(values, indices)`` along it. With a tensor as the
+    second argument, the elementwise maximum."""
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+
+        return maximum(input, dim)
+    return _extreme("max", input, dim, keepdim)
+
+
+def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The smallest value; with ``dim``, ``(values, indices)`` along it. With a tensor as
+    the second argument, the elementwise minimum."""
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+
+        return minimum(input, dim)
+    return _extreme("min", input, dim, keepdim)
+
+
+def amax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The largest values over ``dim`` (several dimensions allowed); ties share gradients."""
+    return _amax_amin("max", input, dim, keepdim)
+
+
+def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The smallest values over ``dim``; ties share gradients."""
+    return _amax_amin("min", input, dim, keepdim)
+
+
+def _amax_amin(op: str, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    from .elementwise import div, eq, mul
+
+    shape = input._data.shape
+    axes = reduction_axes(dim, len(shape))
+    _check_nonempty("a" + op, input, axes)
+    out = _reduce(op, input, axes, keepdim)
+    if STATE.enabled and input.requires_grad:
+        grad_axes = () if keepdim else axes
+
+        def backward(g: Tensor) -> tuple:
+            hits = cast(eq(input, _expand_back(out, shape, grad_axes)), g.dtype)
+            share = div(_expand_back(g, shape, grad_axes),
+                        _expand_back(sum(hits, axes, keepdim), shape, grad_axes))
+            return (mul(share, hits),)
+
+        record(out, "A" + op + "Backward0", (input,), backward, (input, out))
+    return out
+
+
+def _arg(op: str, input: Tensor, dim: int | None, keepdim: bool) -> Tensor:
+    axis = None if dim is None else normalize_axis(dim, input.ndim)
+    _check_nonempty(op, input, () if axis is None else (axis,))
+    data = input._k.arg_reduce(op, input._data, axis, keepdim if axis is not None else False)
+    out = _wrap(data, input._device, input._k)
+    if axis is None and keepdim:
+        from .shape import reshape
+
+        out = reshape(out, (1,) * input.ndim)
+    return out
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) largest value, over the flattened tensor or along ``dim``."""
+    return _arg("argmax", input, dim, keepdim)
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) smallest value, over the flattened tensor or along ``dim``."""
+    return _arg("argmin", input, dim, keepdim)
+
+
+def var(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
+        unbiased: bool | None = None) -> Tensor:
+    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, like PyTorch)."""
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    require_float("var", input)
+    axes = reduction_axes(dim, input.ndim)
+    count = 1
+    for axis in axes:
+        count *= input._data.shape[axis]
+    centered = input - mean(input, axes, keepdim=True)
+    return sum(centered * centered, axes, keepdim) / builtins.max(count - correction, 0)
+
+
+def std(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
+        unbiased: bool | None = None) -> Tensor:
+    """Standard deviation: ``sqrt(var(...))``."""
+    from .elementwise import sqrt
+
+    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+
+
+def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(input)))`` over ``dim``, computed stably by shifting by the maximum.
+
+    The shift is detached: it cancels in the value, and keeping it out of the graph makes
+    the gradient exactly ``softmax(input)``.
+    """
+    from .elementwise import add, exp, isinf, log, sub, where
+
+    require_float("logsumexp", input)
+    axes = reduction_axes(dim, input.ndim)
+    if input.numel() == 0:
+        return log(sum(exp(input), axes, keepdim))
+    shift = _reduce("max", input, axes, True)
+    shift = where(isinf(shift), 0.0, shift)  # all -inf (or +inf) rows: no shift
+    total = log(sum(exp(sub(input, shift)), axes, keepdim=True))
+    out = add(total, shift)
+    if not keepdim:
+        from .shape import squeeze_axes
+
+        out = squeeze_axes(out, axes)
+    return out
+
+
+def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """True where every element (over ``dim``) is non-zero."""
+    return _reduce("all", input, reduction_axes(dim, input.ndim), keepdim)
+
+
+def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """True where some element (over ``dim``) is non-zero."""
+    return _reduce("any", input, reduction_axes(dim, input.ndim), keepdim)
+
+
+def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
+    """Number of non-zero elements over ``dim``."""
+    from .elementwise import ne
+
+    return sum(ne(input, 0), dim)
+
+
+def cumsum(input: Tensor, dim: int) -> Tensor:
+    """Cumulative sum along ``dim`` (a triangular matmul, so any backend can run it)."""
+    from .linalg import matmul
+    from .shape import movedim
+
+    axis = normalize_axis(dim, input.ndim)
+    n = input._data.shape[axis]
+    host = np.triu(np.ones((n, n), input.dtype if input.dtype.kind == "f" else np.int64))
+    triangle = _wrap(input._k.from_numpy(host), input._device, input._k)
+    x = input if input.dtype.kind == "f" else cast(input, _dtypes.int64)
+    moved = movedim(x, axis, -1)
+    return movedim(matmul(moved, triangle), -1, axis)
+
+

@@ -1,0 +1,72 @@
+"""PyTorch-style ``repr`` of tensors: ``tensor([1., 2.], device='cuda:0', dtype=...)``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtypes
+
+# dtypes PyTorch leaves out of the repr because they are what tensor() infers.
+_IMPLIED = {_dtypes.float32, _dtypes.int64, _dtypes.bool_}
+_PREFIX = "tensor("
+
+
+def _float_formatter(values: np.ndarray):
+    """A formatter giving every element the same width, in PyTorch's styles."""
+    finite = values[np.isfinite(values)].astype(np.float64)
+    if finite.size == 0:
+        style = "{:.4f}"
+    else:
+        big = np.abs(finite).max()
+        nonzero = np.abs(finite[finite != 0])
+        small = nonzero.min() if nonzero.size else 0.0
+        if np.all(finite == np.round(finite)) and big < 1e8:
+            style = "{:.0f}."
+        elif big >= 1e8 or (small and (small < 1e-4 or big / small > 1e3)):
+            style = "{:.4e}"
+        else:
+            style = "{:.4f}"
+
+    def one(v: float) -> str:
+        return _special(v) or style.format(v)
+
+    width = max((len(one(v)) for v in values.ravel()), default=0)
+    return lambda v: one(v).rjust(width)
+
+
+def _special(value: float) -> str:
+    if np.isnan(value):
+        return "nan"
+    if np.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return ""
+
+
+def format_values(host: np.ndarray, indent: int) -> str:
+    """The values part of a repr, wrapped and indented like PyTorch."""
+    options = {"separator": ", ", "prefix": " " * indent, "max_line_width": 80,
+               "threshold": 1000, "edgeitems": 3}
+    if host.dtype.kind == "f":
+        options["formatter"] = {"float_kind": _float_formatter(host)}
+    elif host.dtype.kind == "b":
+        options["formatter"] = {"bool": lambda v: ("True" if v else "False").rjust(5)}
+    text = np.array2string(host, **options)
+    return text
+
+
+def tensor_repr(t) -> str:
+    """``repr(tensor)``."""
+    host = t._k.to_numpy(t._data)
+    body = format_values(host, len(_PREFIX))
+    extras = []
+    if host.size == 0 and host.ndim > 1:
+        extras.append(f"size={tuple(host.shape)}")
+    if t.device.type != "cpu":
+        extras.append(f"device='{t.device}'")
+    if t.dtype not in _IMPLIED or (host.size == 0 and t.dtype != _dtypes.float32):
+        extras.append(f"dtype=flambeau.{t.dtype}")
+    if t.grad_fn is not None:
+        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        extras.append("requires_grad=True")
+    return _PREFIX + body + "".join(", " + e for e in extras) + ")"

@@ -1,0 +1,301 @@
+"""``flambeau.Tensor``: a device array, its device, and its place in the autograd graph.
+
+The class holds state and conversions; operations live in ``flambeau._ops`` and are bound
+as methods by ``flambeau._methods``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _device, _dtypes
+from .autograd import _engine
+from .errors import DTypeError, FlambeauError, ShapeError
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints with ``numel()``, printed like PyTorch's."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds."""
+        n = 1
+        for size in self:
+            n *= size
+        return n
+
+    def __repr__(self) -> str:
+        return f"flambeau.Size({list(self)})"
+
+
+class Tensor:
+    """A multi-dimensional array on a device, with optional gradient tracking.
+
+    Create tensors with :func:`flambeau.tensor`, :func:`flambeau.zeros`, ... ;
+    ``Tensor(data)`` is PyTorch's legacy constructor and makes a float32 tensor.
+
+    >>> import flambeau
+    >>> x = flambeau.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([[2., 4.],
+            [6., 8.]])
+    """
+
+    __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_k", "_version",
+                 "grad", "grad_fn", "requires_grad")
+    # numpy must hand ``ndarray * tensor`` to Tensor.__rmul__ instead of looping over it.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any = (), *, device: Any = None) -> None:
+        from ._creation import tensor
+
+        _copy_state(self, tensor(data, dtype=_dtypes.float32, device=device))
+
+    # --- state --------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> Size:
+        """The size of each dimension."""
+        return Size(self._data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type (a ``numpy.dtype``, e.g. ``flambeau.float32``)."""
+        return self._data.dtype
+
+    @property
+    def device(self) -> _device.Device:
+        """The device holding the data."""
+        return self._device
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self._data.shape)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded operation."""
+        return self.grad_fn is None
+
+    @property
+    def data(self) -> Tensor:
+        """A detached alias sharing this tensor's storage; in-place edits go to both."""
+        alias = _wrap(self._data, self._device, self._k)
+        alias._base = self
+        return alias
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data, self._device, self._k = value._data, value._device, value._k
+
+    @property
+    def is_cuda(self) -> bool:
+        """True when the tensor lives on a CUDA device."""
+        return self._device.type == "cuda"
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return len(self._data.shape)
+
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape, or the size of dimension ``dim``."""
+        if dim is None:
+            return Size(self._data.shape)
+        from .backends import normalize_axis
+
+        return self._data.shape[normalize_axis(dim, self.ndim)]
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return Size(self._data.shape).numel()
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    def __len__(self) -> int:
+        if not self._data.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if not self._data.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # --- autograd -----------------------------------------------------------------------
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing storage (and version counter) but outside the graph."""
+        out = _wrap(self._data, self._device, self._k)
+        out._version = self._version
+        out._base = self
+        return out
+
+    def detach_(self) -> Tensor:
+        """Remove this tensor from the graph in place."""
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` of a leaf tensor in place; returns ``self``."""
+        if not self.is_leaf and not requires_grad:
+            raise _engine.AutogradError(
+                "requires_grad_(False) on a non-leaf tensor; use detach() to leave the graph"
+            )
+        if requires_grad and self.dtype.kind != "f":
+            raise DTypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` of this non-leaf tensor after backward."""
+        import weakref
+
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise _engine.AutogradError("retain_grad() on a tensor that does not require "
+                                            "grad")
+            return
+        self.grad_fn.retained = weakref.ref(self)
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad``.
+
+        See :func:`flambeau.autograd.backward`.
+        """
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph)
+
+    # --- conversions --------------------------------------------------------------------
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The values as a numpy array (a copy; the tensor is unchanged).
+
+        Raises:
+            FlambeauError: if the tensor requires grad (call ``detach()`` first) unless
+                ``force``.
+        """
+        if self.requires_grad and not force:
+            raise FlambeauError(
+                "can't call numpy() on a tensor that requires grad; use "
+                "tensor.detach().numpy() instead"
+            )
+        return self._k.to_numpy(self._data)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        host = self._k.to_numpy(self._data)
+        return host if dtype is None else host.astype(dtype)
+
+    def item(self) -> bool | int | float:
+        """The single value of a one-element tensor as a Python number."""
+        if self.numel() != 1:
+            raise ShapeError(
+                f"a Tensor with {self.numel()} elements cannot be converted to a Python "
+                "scalar; item() needs exactly one element"
+            )
+        return self._k.to_numpy(self._data).reshape(()).item()
+
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists."""
+        return self._k.to_numpy(self._data).tolist()
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise ShapeError(
+                f"the truth value of a tensor with {self.numel()} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        dlpack = getattr(self._data, "__dlpack__", None)
+        source = self._data if dlpack is not None else self._k.to_numpy(self._data)
+        return source.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        device_of = getattr(self._data, "__dlpack_device__", None)
+        return device_of() if device_of is not None else (1, 0)  # kDLCPU
+
+    def __repr__(self) -> str:
+        from ._printing import tensor_repr
+
+        return tensor_repr(self)
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        from ._creation import tensor
+
+        # Pickling copies through the host; flambeau's own files never use pickle.
+        return (tensor, (self.numpy(force=True), self.dtype, str(self._device),
+                         self.requires_grad))
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if not self.is_leaf:
+            raise _engine.AutogradError(
+                "only leaf tensors can be deep-copied; detach() the tensor first"
+            )
+        out = type(self).__new__(type(self))
+        _copy_state(out, _wrap(self._k.copy(self._data), self._device, self._k))
+        out.requires_grad = self.requires_grad
+        if self.grad is not None:
+            out.grad = self.grad.__deepcopy__(memo)
+        memo[id(self)] = out
+        for key, value in getattr(self, "__dict__", {}).items():
+            import copy
+
+            setattr(out, key, copy.deepcopy(value, memo))
+        return out
+
+
+def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
+    """A new tensor around device array ``data`` (no copy, no graph)."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t._device = device
+    t._k = kernels
+    t.requires_grad = False
+    t.grad = None
+    t.grad_fn = None
+    t._version = [0]
+    t._acc = None
+    t._base = None
+    return t
+
+
+def _copy_state(target: Tensor, source: Tensor) -> None:
+    for slot in ("_data", "_device", "_k", "requires_grad", "grad", "grad_fn", "_version",
+                 "_acc", "_base"):
+        setattr(target, slot, getattr(source, slot))

@@ -1,0 +1,104 @@
+"""Reverse-mode automatic differentiation: ``backward``, ``grad``, grad modes, gradcheck."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ._engine import AccumulateGrad, AutogradError, Node, run_backward
+from ._gradcheck import gradcheck
+from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _initial_grads(outputs: list, grads: list | None, op: str) -> tuple[list, bool]:
+    from .._creation import ones_like
+
+    if grads is None:
+        grads = [None] * len(outputs)
+    if len(grads) != len(outputs):
+        raise AutogradError(f"{op}: got {len(grads)} gradients for {len(outputs)} outputs")
+    result, owned = [], True
+    for out, grad in zip(outputs, grads):
+        if not out.requires_grad:
+            raise AutogradError(
+                f"{op}: element 0 of tensors does not require grad and does not have a "
+                "grad_fn; did you set requires_grad=True on the inputs?"
+            )
+        if grad is None:
+            if out.numel() != 1:
+                raise AutogradError(
+                    f"{op}: grad can be implicitly created only for scalar outputs, got an "
+                    f"output of shape {list(out.shape)}; pass a gradient of that shape, e.g. "
+                    "y.backward(flambeau.ones_like(y)), or reduce it first with y.sum()"
+                )
+            grad = ones_like(out)
+        else:
+            if tuple(grad.shape) != tuple(out.shape):
+                raise AutogradError(f"{op}: gradient of shape {list(grad.shape)} does not "
+                                    f"match the output shape {list(out.shape)}")
+            owned = False
+        result.append(grad)
+    return result, owned
+
+
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves they depend on.
+
+    Scalar outputs need no gradient argument; others need one of their shape. The graph
+    is freed afterwards unless ``retain_graph`` (or ``create_graph``) is true.
+    """
+    outputs = _as_list(tensors)
+    grads, owned = _initial_grads(outputs, None if grad_tensors is None
+                                  else _as_list(grad_tensors), "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    run_backward(outputs, grads, retain_graph, create_graph, grads_owned=owned)
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """The gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    >>> import flambeau
+    >>> x = flambeau.tensor(3.0, requires_grad=True)
+    >>> flambeau.autograd.grad(x * x, x)
+    (tensor(6.),)
+    """
+    outs = _as_list(outputs)
+    ins: Sequence = _as_list(inputs)
+    for i, t in enumerate(ins):
+        if not t.requires_grad:
+            raise AutogradError(f"grad: input {i} does not require grad")
+    grads, owned = _initial_grads(outs, None if grad_outputs is None
+                                  else _as_list(grad_outputs), "grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    results = run_backward(outs, grads, retain_graph, create_graph, capture=ins,
+                           grads_owned=owned)
+    assert results is not None
+    for i, r in enumerate(results):
+        if r is None and not allow_unused:
+            raise AutogradError(
+                f"grad: input {i} was not used to compute the outputs; pass allow_unused=True "
+                "to get None for it"
+            )
+    return tuple(results)
+
+
+__all__ = [
+    "AccumulateGrad",
+    "AutogradError",
+    "Node",
+    "backward",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]

@@ -1,0 +1,200 @@
+"""The graph and its reverse walk.
+
+Every differentiable operation that gets an input requiring grad gives its output a
+:class:`Node`: the backward function of the operation, the tensors it saved (with their
+versions, to detect in-place changes), and one edge per input — the input's own node, an
+:class:`AccumulateGrad` for a leaf, or ``None`` where no gradient is needed. The walk is
+iterative (Kahn's algorithm over dependency counts), so graph depth is unlimited.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import FlambeauError
+from ._mode import STATE
+
+if TYPE_CHECKING:
+    from .._tensor import Tensor
+
+
+class AutogradError(FlambeauError, RuntimeError):
+    """Backward cannot run: freed graph, modified saved tensor, missing gradient..."""
+
+
+class AccumulateGrad:
+    """Graph sink of a leaf tensor: adds the arriving gradient into ``tensor.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+
+class Node:
+    """The backward step of one operation; ``tensor.grad_fn`` points at it."""
+
+    __slots__ = ("__weakref__", "_name", "backward_fn", "next_edges", "retained", "saved")
+
+    def __init__(self, name: str, backward_fn: Callable, next_edges: tuple, saved: tuple) -> None:
+        self._name = name
+        self.backward_fn = backward_fn
+        self.next_edges = next_edges
+        self.saved = saved  # ((tensor, version at save time), ...)
+        self.retained: weakref.ref | None = None
+
+    def name(self) -> str:
+        """PyTorch-style name, e.g. ``MulBackward0``."""
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<{self._name}>"
+
+    def check_saved(self) -> None:
+        for tensor, version in self.saved:
+            if tensor._version[0] != version:
+                raise AutogradError(
+                    "one of the tensors needed for gradient computation has been modified "
+                    f"by an in-place operation: a tensor of shape {list(tensor.shape)} saved "
+                    f"by {self._name} is at version {tensor._version[0]}; expected version "
+                    f"{version}. Use an out-of-place operation (x = x + y instead of x += y) "
+                    "or clone() the tensor before modifying it"
+                )
+
+
+def edge_of(tensor: Tensor) -> Node | AccumulateGrad:
+    """Where a gradient for ``tensor`` goes: its node, or its leaf accumulator."""
+    if tensor.grad_fn is not None:
+        return tensor.grad_fn
+    acc = tensor._acc
+    if acc is None:
+        acc = tensor._acc = AccumulateGrad(tensor)
+    return acc
+
+
+def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
+           saved: Sequence[Tensor] = ()) -> Tensor:
+    """Give ``out`` a node with ``backward_fn(grad) -> grads, one per input``.
+
+    ``inputs`` may contain non-tensors and tensors that need no grad; they get no edge.
+    """
+    edges = tuple(
+        edge_of(t) if getattr(t, "requires_grad", False) else None for t in inputs
+    )
+    out.grad_fn = Node(name, backward_fn, edges, tuple((t, t._version[0]) for t in saved))
+    out.requires_grad = True
+    return out
+
+
+def _dependencies(roots: Sequence[Any]) -> dict[Any, int]:
+    counts: dict[Any, int] = {}
+    stack = list(roots)
+    seen = set(map(id, roots))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, AccumulateGrad):
+            continue
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            counts[edge] = counts.get(edge, 0) + 1
+            if id(edge) not in seen:
+                seen.add(id(edge))
+                stack.append(edge)
+    return counts
+
+
+def run_backward(
+    roots: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence[Tensor] | None = None,
+    grads_owned: bool = False,
+) -> list[Tensor | None] | None:
+    """Propagate ``grads`` from ``roots`` back through the graph.
+
+    Without ``capture``: accumulate into the ``.grad`` of every leaf reached. With it:
+    return the gradient of each tensor in ``capture`` and leave ``.grad`` alone.
+    """
+    starts = [edge_of(r) for r in roots]
+    counts = _dependencies(starts)
+    buffers: dict[Any, Tensor] = {}
+    owned: dict[Any, bool] = {}
+    for start, grad in zip(starts, grads):
+        _add_to_buffer(buffers, owned, start, grad, grads_owned)
+    targets = {id(edge_of(t)): i for i, t in enumerate(capture)} if capture is not None else {}
+    results: list[Tensor | None] = [None] * len(targets)
+    ready = [s for s in dict.fromkeys(starts) if counts.get(s, 0) == 0]
+    previous_mode = STATE.enabled
+    STATE.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            grad = buffers.pop(node)
+            is_owned = owned.pop(node)
+            if id(node) in targets:
+                results[targets[id(node)]] = grad
+            if isinstance(node, AccumulateGrad):
+                if capture is None:
+                    _accumulate(node.variable, grad, is_owned, create_graph)
+                continue
+            if node.retained is not None:
+                tensor = node.retained()
+                if tensor is not None:
+                    tensor.grad = grad if is_owned and not create_graph else grad.detach().clone()
+            if node.backward_fn is None:
+                raise AutogradError(
+                    f"trying to backward through the graph a second time ({node._name}'s saved "
+                    "tensors were freed after the first backward); pass retain_graph=True to "
+                    "the first backward() if you need to call it again"
+                )
+            node.check_saved()
+            input_grads = node.backward_fn(grad)
+            if not retain_graph:
+                node.backward_fn = None
+                node.saved = ()
+            handed = [id(g) for g in input_grads if g is not None]
+            for edge, g in zip(node.next_edges, input_grads):
+                if edge is None or g is None:
+                    continue
+                shared = g is grad or handed.count(id(g)) > 1
+                _add_to_buffer(buffers, owned, edge, g, not shared)
+                counts[edge] -= 1
+                if counts[edge] == 0:
+                    ready.append(edge)
+    finally:
+        STATE.enabled = previous_mode
+    return results if capture is not None else None
+
+
+def _add_to_buffer(buffers: dict, owned: dict, edge: Any, grad: Tensor, is_owned: bool) -> None:
+    current = buffers.get(edge)
+    if current is None:
+        buffers[edge] = grad
+        owned[edge] = is_owned
+    else:
+        buffers[edge] = current + grad
+        owned[edge] = True
+
+
+def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bool) -> None:
+    if grad.shape != variable.shape:
+        raise AutogradError(
+            f"gradient of shape {list(grad.shape)} reached a leaf of shape "
+            f"{list(variable.shape)}; this is a bug in a backward rule"
+        )
+    if grad.dtype != variable.dtype:
+        grad = grad.to(variable.dtype)
+        is_owned = True
+    if variable.grad is None:
+        variable.grad = grad if (is_owned or create_graph) else grad.detach().clone()
+    elif create_graph:
+        variable.grad = variable.grad + grad
+    else:
+        variable.grad._k.binary("add", variable.grad._data, grad._data, out=variable.grad._data)
