@@ -256,11 +256,8 @@ class Tensor:
         return tensor_repr(self)
 
     def __reduce_ex__(self, protocol: int) -> Any:
-        from ._creation import tensor
-
         # Pickling copies through the host; flambeau's own files never use pickle.
-        return (tensor, (self.numpy(force=True), self.dtype, str(self._device),
-                         self.requires_grad))
+        return (_rebuild, (self.numpy(force=True), str(self._device), self.requires_grad))
 
     def __deepcopy__(self, memo: dict) -> Tensor:
         if not self.is_leaf:
@@ -293,6 +290,12 @@ def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
     t._acc = None
     t._base = None
     return t
+
+
+def _rebuild(host: np.ndarray, device: str, requires_grad: bool) -> Tensor:
+    from ._creation import tensor
+
+    return tensor(host, dtype=host.dtype, device=device, requires_grad=requires_grad)
 
 
 def _copy_state(target: Tensor, source: Tensor) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtypes
+from ..backends import broadcast_shape
 from ._common import (
     SCALAR_TYPES,
     STATE,
@@ -46,6 +47,8 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Any, np.dtype]:
     if isinstance(b, Tensor):
         if a._device is not b._device:
             same_device(op, a, b)
+        if a._data.shape != b._data.shape:
+            broadcast_shape(a._data.shape, b._data.shape)
         dtype = a.dtype if a.dtype == b.dtype else _result_dtype(op, a, b)
         if op in _FLOAT_RESULT and dtype.kind != "f":
             dtype = _dtypes.DEFAULT_FLOAT

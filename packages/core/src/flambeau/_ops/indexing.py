@@ -309,7 +309,7 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """``input[index] = value`` (in place; recorded for autograd like PyTorch's CopySlices)."""
-    from .inplace import check_inplace, commit_inplace
+    from .inplace import check_inplace, commit_inplace, snapshot
 
     items = _normalize(index, input.ndim)
     value = to_tensor(value, input, input.dtype) if not isinstance(value, Tensor) else value
@@ -329,7 +329,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
         input._k.setitem(input._data, kernel_index, data)
         input._version[0] += 1
         return
-    result = _functional_setitem(input, items, value)
+    result = _functional_setitem(snapshot(input), items, value)
     commit_inplace(input, result)
 
 

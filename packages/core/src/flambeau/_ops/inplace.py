@@ -15,7 +15,7 @@ from ..autograd._engine import AutogradError
 from ..backends import broadcast_shape
 from ..errors import DTypeError, ShapeError
 from . import elementwise as ew
-from ._common import SCALAR_TYPES, STATE, Tensor, cast, same_device, scalar_for
+from ._common import SCALAR_TYPES, STATE, Tensor, _wrap, cast, same_device, scalar_for
 
 
 def check_inplace(target: Tensor, *others: Any) -> bool:
@@ -37,6 +37,18 @@ def check_inplace(target: Tensor, *others: Any) -> bool:
             "supported; clone() the view first"
         )
     return True
+
+
+def snapshot(target: Tensor) -> Tensor:
+    """A copy of ``target``'s values standing at ``target``'s place in the graph.
+
+    Recorded in-place ops compute from it, so the nodes they create save the values
+    from before the write (PyTorch's "original self") instead of the overwritten ones.
+    """
+    out = _wrap(target._k.copy(target._data), target._device, target._k)
+    out.grad_fn = target.grad_fn
+    out.requires_grad = target.requires_grad
+    return out
 
 
 def commit_inplace(target: Tensor, result: Tensor) -> Tensor:
@@ -84,13 +96,13 @@ def binary_(op: str, target: Tensor, other: Any) -> Tensor:
         target._k.binary(op, target._data, operand, out=target._data)
         target._version[0] += 1
         return target
-    return commit_inplace(target, _FUNCTIONS[op](target, other))
+    return commit_inplace(target, _FUNCTIONS[op](snapshot(target), other))
 
 
 def apply_(target: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
     """``target = fn(target, ...)`` in place (for unary and composite ops)."""
     track = check_inplace(target, *args)
-    result = fn(target, *args, **kwargs)
+    result = fn(snapshot(target) if track else target, *args, **kwargs)
     if not track and result.grad_fn is not None:
         result = result.detach()
     return commit_inplace(target, result)
