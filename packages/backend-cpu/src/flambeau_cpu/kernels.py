@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from math import erf as _scalar_erf
 
@@ -73,6 +74,11 @@ ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
 
 
 
+# Floating-point edge cases (log(0), 1/0, overflow) give inf/nan as on every device;
+# numpy's warnings about them are noise. A filter for this module costs nothing per call,
+# where an errstate block would cost more than a small kernel itself.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
+
 # numpy returns float64 for floor/ceil/round of integers; the contract keeps the dtype.
 _INTEGER_IDENTITY = {"floor", "ceil", "round"}
 
@@ -101,13 +107,11 @@ class NumpyKernels:
     def random_bits(self, n, seed, offset):
         return philox.random_bits(n, seed, offset)
 
-    # Floating-point edge cases (log(0), 1/0, overflow) give inf/nan as on every device;
-    # numpy's warnings about them would only be noise, hence the errstate blocks.
     def unary(self, op, x, out=None):
         if op in _INTEGER_IDENTITY and x.dtype.kind in "biu":
             return self._integer_identity(x, out)
-        with np.errstate(all="ignore"):
-            return np.asarray(UNARY[op](x, out=out))
+        result = UNARY[op](x) if out is None else UNARY[op](x, out=out)
+        return result if type(result) is np.ndarray else np.asarray(result)
 
     @staticmethod
     def _integer_identity(x, out):
@@ -117,17 +121,15 @@ class NumpyKernels:
         return out
 
     def binary(self, op, a, b, out=None):
-        if not isinstance(b, np.ndarray):
-            b = np.asarray(b, dtype=a.dtype)
-        with np.errstate(all="ignore"):
-            return np.asarray(BINARY[op](a, b, out=out))
+        # A Python scalar b keeps a's dtype under numpy 2's promotion rules (NEP 50).
+        result = BINARY[op](a, b) if out is None else BINARY[op](a, b, out=out)
+        return result if type(result) is np.ndarray else np.asarray(result)
 
     def where(self, cond, a, b):
         return np.where(cond, a, b)
 
     def cast(self, x, dtype):
-        with np.errstate(all="ignore"):
-            return x.astype(dtype)
+        return x.astype(dtype)
 
     def reduce(self, op, x, axes, keepdims):
         if op in ("sum", "prod"):

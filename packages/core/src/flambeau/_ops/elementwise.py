@@ -73,13 +73,21 @@ def _result_dtype(op: str, a: Any, b: Any) -> np.dtype:
 
 def _binary(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, Any]:
     """Run kernel ``op``; returns (output, a, b) after promotion, for gradient rules."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        ad, bd = a._data, b._data
+        # The common case, kept lean: same device, dtype and shape, no promotion.
+        if (a._device is b._device and ad.dtype == bd.dtype and ad.shape == bd.shape
+                and (op not in _FLOAT_RESULT or ad.dtype.kind == "f")):
+            return _wrap(a._k.binary(op, ad, bd), a._device, a._k), a, b
     a, b, _ = _operands(op, a, b)
     data = a._k.binary(op, a._data, b._data if isinstance(b, Tensor) else b)
     return _wrap(data, a._device, a._k), a, b
 
 
 def _grad_enabled_for(a: Tensor, b: Any) -> bool:
-    return STATE.enabled and (a.requires_grad or getattr(b, "requires_grad", False))
+    if a.requires_grad or getattr(b, "requires_grad", False):
+        return STATE.enabled
+    return False
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -464,8 +472,17 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    """``max(input, 0)``; written with ``where`` so the gradient at 0 is 0, as in PyTorch."""
-    return where(gt(input, 0), input, 0.0 if input.dtype.kind == "f" else 0)
+    """``max(input, 0)``.
+
+    A primitive rather than ``maximum(input, 0)``, whose tie rule would give a gradient
+    of 0.5 at 0 where PyTorch gives 0; masks multiply because a select is slower.
+    """
+    out = _wrap(input._k.binary("maximum", input._data, scalar_for(0, input.dtype)),
+                input._device, input._k)
+    if STATE.enabled and input.requires_grad:
+        record(out, "ReluBackward0", (input,), lambda g: (mul(g, cast(gt(out, 0), g.dtype)),),
+               (out,))
+    return out
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -497,7 +514,8 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     passes where ``min <= input <= max``, as in PyTorch."""
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
-    out = input
+    # Like PyTorch, the bounds take part in type promotion (int tensor, float bound: float).
+    out = cast(input, _dtypes.result_type(input, *(b for b in (min, max) if b is not None)))
     if min is not None:
         out = where(lt(out, min), _like(min, out), out)
     if max is not None:

@@ -21,6 +21,23 @@ from ._common import (
     reduction_axes,
     require_float,
 )
+from .elementwise import (
+    add,
+    div,
+    eq,
+    exp,
+    isinf,
+    log,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    sqrt,
+    sub,
+    where,
+)
+from .linalg import matmul
+from .shape import expand, movedim, reshape, squeeze_axes, unsqueeze
 
 #: What ``max(dim=...)``/``min(dim=...)`` return, like ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -32,8 +49,6 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _expand_back(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
-    from .shape import expand, reshape
-
     return expand(reshape(g, _kept_shape(shape, axes)), shape)
 
 
@@ -51,10 +66,9 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     axes = reduction_axes(dim, len(shape))
     out = _reduce("sum", input, axes, keepdim)
     if STATE.enabled and input.requires_grad:
-        if keepdim:
-            record(out, "SumBackward1", (input,), lambda g: (_expand_back(g, shape, ()),))
-        else:
-            record(out, "SumBackward1", (input,), lambda g: (_expand_back(g, shape, axes),))
+        # g has the kept shape (keepdim) or the reduced one: reshaping to the kept shape
+        # (reduced axes as 1s) then expanding serves both.
+        record(out, "SumBackward1", (input,), lambda g: (_expand_back(g, shape, axes),))
     return out
 
 
@@ -73,8 +87,6 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
          dtype: Any = None) -> Tensor:
     """Product over ``dim`` (all by default); correct gradients even with zeros."""
-    from .elementwise import div, eq, mul, where
-
     if dtype is not None:
         input = cast(input, _dtypes.as_dtype(dtype))
     elif input.dtype.kind in "biu" and input.dtype != _dtypes.int64:
@@ -93,7 +105,7 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
             others = where(zeros, where(eq(zero_count, 1), nonzero_prod, 0.0),
                            where(eq(zero_count, 0), div(nonzero_prod, where(zeros, 1.0, input)),
                                  0.0))
-            return (mul(_expand_back(g, shape, () if keepdim else axes), others),)
+            return (mul(_expand_back(g, shape, axes), others),)
 
         record(out, "ProdBackward1", (input,), backward, (input,))
     return out
@@ -116,8 +128,6 @@ def _check_nonempty(op: str, x: Tensor, axes: tuple[int, ...]) -> None:
 
 
 def _extreme(op: str, input: Tensor, dim: Any, keepdim: bool) -> Any:
-    from .elementwise import div, eq, mul
-
     if dim is None:
         _check_nonempty(op, input, tuple(range(input.ndim)))
         axes = tuple(range(input.ndim))
@@ -150,8 +160,6 @@ def _extreme(op: str, input: Tensor, dim: Any, keepdim: bool) -> Any:
 def _scatter_to(g: Tensor, indices: Tensor, shape: tuple[int, ...], axis: int,
                 keepdim: bool) -> Tensor:
     """A zero tensor of ``shape`` with ``g`` placed at ``indices`` along ``axis``."""
-    from .shape import unsqueeze
-
     if not keepdim:
         g, indices = unsqueeze(g, axis), unsqueeze(indices, axis)
     grad = full_like_device(0, shape, g.dtype, g)
@@ -163,8 +171,6 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The largest value; with ``dim``, ``(values, indices)`` along it. With a tensor as the
     second argument, the elementwise maximum."""
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
-
         return maximum(input, dim)
     return _extreme("max", input, dim, keepdim)
 
@@ -173,8 +179,6 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The smallest value; with ``dim``, ``(values, indices)`` along it. With a tensor as
     the second argument, the elementwise minimum."""
     if isinstance(dim, Tensor):
-        from .elementwise import minimum
-
         return minimum(input, dim)
     return _extreme("min", input, dim, keepdim)
 
@@ -190,19 +194,16 @@ def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 
 def _amax_amin(op: str, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
-    from .elementwise import div, eq, mul
-
     shape = input._data.shape
     axes = reduction_axes(dim, len(shape))
     _check_nonempty("a" + op, input, axes)
     out = _reduce(op, input, axes, keepdim)
     if STATE.enabled and input.requires_grad:
-        grad_axes = () if keepdim else axes
 
         def backward(g: Tensor) -> tuple:
-            hits = cast(eq(input, _expand_back(out, shape, grad_axes)), g.dtype)
-            share = div(_expand_back(g, shape, grad_axes),
-                        _expand_back(sum(hits, axes, keepdim), shape, grad_axes))
+            hits = cast(eq(input, _expand_back(out, shape, axes)), g.dtype)
+            share = div(_expand_back(g, shape, axes),
+                        _expand_back(sum(hits, axes, keepdim), shape, axes))
             return (mul(share, hits),)
 
         record(out, "A" + op + "Backward0", (input,), backward, (input, out))
@@ -215,8 +216,6 @@ def _arg(op: str, input: Tensor, dim: int | None, keepdim: bool) -> Tensor:
     data = input._k.arg_reduce(op, input._data, axis, keepdim if axis is not None else False)
     out = _wrap(data, input._device, input._k)
     if axis is None and keepdim:
-        from .shape import reshape
-
         out = reshape(out, (1,) * input.ndim)
     return out
 
@@ -248,31 +247,37 @@ def var(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = 
 def std(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
         unbiased: bool | None = None) -> Tensor:
     """Standard deviation: ``sqrt(var(...))``."""
-    from .elementwise import sqrt
-
     return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
 
 
 def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(input)))`` over ``dim``, computed stably by shifting by the maximum.
 
-    The shift is detached: it cancels in the value, and keeping it out of the graph makes
-    the gradient exactly ``softmax(input)``.
+    A primitive with its own gradient, ``softmax(input)``: recording the stable
+    composition would differentiate through the shift, only for it to cancel.
     """
-    from .elementwise import add, exp, isinf, log, sub, where
-
     require_float("logsumexp", input)
-    axes = reduction_axes(dim, input.ndim)
-    if input.numel() == 0:
-        return log(sum(exp(input), axes, keepdim))
-    shift = _reduce("max", input, axes, True)
-    shift = where(isinf(shift), 0.0, shift)  # all -inf (or +inf) rows: no shift
-    total = log(sum(exp(sub(input, shift)), axes, keepdim=True))
-    out = add(total, shift)
-    if not keepdim:
-        from .shape import squeeze_axes
+    shape = input._data.shape
+    axes = reduction_axes(dim, len(shape))
+    previous, STATE.enabled = STATE.enabled, False
+    try:
+        if input._data.size == 0:
+            kept = log(sum(exp(input), axes, keepdim=True))
+        else:
+            shift = _reduce("max", input, axes, True)
+            shift = where(isinf(shift), 0.0, shift)  # all -inf (or +inf) rows: no shift
+            kept = add(log(sum(exp(sub(input, shift)), axes, keepdim=True)), shift)
+        out = kept if keepdim else squeeze_axes(kept, axes)
+    finally:
+        STATE.enabled = previous
+    if STATE.enabled and input.requires_grad:
 
-        out = squeeze_axes(out, axes)
+        def backward(g: Tensor) -> tuple:
+            # _expand_back takes the reduced axes whether or not keepdim kept them.
+            softmax = exp(sub(input, _expand_back(out, shape, axes)))
+            return (mul(_expand_back(g, shape, axes), softmax),)
+
+        record(out, "LogsumexpBackward0", (input,), backward, (input, out))
     return out
 
 
@@ -288,16 +293,11 @@ def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     """Number of non-zero elements over ``dim``."""
-    from .elementwise import ne
-
     return sum(ne(input, 0), dim)
 
 
 def cumsum(input: Tensor, dim: int) -> Tensor:
     """Cumulative sum along ``dim`` (a triangular matmul, so any backend can run it)."""
-    from .linalg import matmul
-    from .shape import movedim
-
     axis = normalize_axis(dim, input.ndim)
     n = input._data.shape[axis]
     host = np.triu(np.ones((n, n), input.dtype if input.dtype.kind == "f" else np.int64))

@@ -15,7 +15,7 @@ def _as_list(x: Any) -> list:
 
 
 def _initial_grads(outputs: list, grads: list | None, op: str) -> tuple[list, bool]:
-    from .._creation import ones_like
+    from .._ops._common import full_like_device
 
     if grads is None:
         grads = [None] * len(outputs)
@@ -35,7 +35,7 @@ def _initial_grads(outputs: list, grads: list | None, op: str) -> tuple[list, bo
                     f"output of shape {list(out.shape)}; pass a gradient of that shape, e.g. "
                     "y.backward(flambeau.ones_like(y)), or reduce it first with y.sum()"
                 )
-            grad = ones_like(out)
+            grad = full_like_device(1, out._data.shape, out.dtype, out)
         else:
             if tuple(grad.shape) != tuple(out.shape):
                 raise AutogradError(f"{op}: gradient of shape {list(grad.shape)} does not "

@@ -83,29 +83,34 @@ def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
 
     ``inputs`` may contain non-tensors and tensors that need no grad; they get no edge.
     """
-    edges = tuple(
-        edge_of(t) if getattr(t, "requires_grad", False) else None for t in inputs
-    )
-    out.grad_fn = Node(name, backward_fn, edges, tuple((t, t._version[0]) for t in saved))
+    edges = []
+    for t in inputs:
+        if getattr(t, "requires_grad", False):
+            edges.append(t.grad_fn if t.grad_fn is not None else edge_of(t))
+        else:
+            edges.append(None)
+    out.grad_fn = Node(name, backward_fn, tuple(edges),
+                       tuple([(t, t._version[0]) for t in saved]) if saved else ())
     out.requires_grad = True
     return out
 
 
 def _dependencies(roots: Sequence[Any]) -> dict[Any, int]:
+    """How many edges point at each node reachable from ``roots``."""
     counts: dict[Any, int] = {}
-    stack = list(roots)
-    seen = set(map(id, roots))
+    stack = [r for r in roots if type(r) is Node]
+    visited = set(stack)
     while stack:
-        node = stack.pop()
-        if isinstance(node, AccumulateGrad):
-            continue
-        for edge in node.next_edges:
+        for edge in stack.pop().next_edges:
             if edge is None:
                 continue
-            counts[edge] = counts.get(edge, 0) + 1
-            if id(edge) not in seen:
-                seen.add(id(edge))
-                stack.append(edge)
+            if edge in counts:
+                counts[edge] += 1
+            else:
+                counts[edge] = 1
+                if type(edge) is Node and edge not in visited:
+                    visited.add(edge)
+                    stack.append(edge)
     return counts
 
 
@@ -121,75 +126,83 @@ def run_backward(
 
     Without ``capture``: accumulate into the ``.grad`` of every leaf reached. With it:
     return the gradient of each tensor in ``capture`` and leave ``.grad`` alone.
+
+    Each pending gradient is kept with a flag saying whether the engine owns it (made it
+    itself and handed it nowhere else): an owned gradient may become a leaf's ``.grad``
+    as is, a shared one is copied first so that in-place updates of one ``.grad`` never
+    change another.
     """
     starts = [edge_of(r) for r in roots]
     counts = _dependencies(starts)
-    buffers: dict[Any, Tensor] = {}
-    owned: dict[Any, bool] = {}
+    pending: dict[Any, list] = {}
     for start, grad in zip(starts, grads):
-        _add_to_buffer(buffers, owned, start, grad, grads_owned)
-    targets = {id(edge_of(t)): i for i, t in enumerate(capture)} if capture is not None else {}
-    results: list[Tensor | None] = [None] * len(targets)
-    ready = [s for s in dict.fromkeys(starts) if counts.get(s, 0) == 0]
+        _add_pending(pending, start, grad, grads_owned)
+    targets = {edge_of(t): i for i, t in enumerate(capture)} if capture is not None else None
+    results: list[Tensor | None] = [None] * len(capture) if capture is not None else []
+    ready = [s for s in dict.fromkeys(starts) if s not in counts]
     previous_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
         while ready:
             node = ready.pop()
-            grad = buffers.pop(node)
-            is_owned = owned.pop(node)
-            if id(node) in targets:
-                results[targets[id(node)]] = grad
-            if isinstance(node, AccumulateGrad):
+            grad, is_owned = pending.pop(node)
+            if targets is not None and node in targets:
+                results[targets[node]] = grad
+            if type(node) is AccumulateGrad:
                 if capture is None:
                     _accumulate(node.variable, grad, is_owned, create_graph)
                 continue
             if node.retained is not None:
-                tensor = node.retained()
-                if tensor is not None:
-                    tensor.grad = grad if is_owned and not create_graph else grad.detach().clone()
-            if node.backward_fn is None:
+                _retain(node, grad, is_owned and not create_graph)
+            backward_fn = node.backward_fn
+            if backward_fn is None:
                 raise AutogradError(
                     f"trying to backward through the graph a second time ({node._name}'s saved "
                     "tensors were freed after the first backward); pass retain_graph=True to "
                     "the first backward() if you need to call it again"
                 )
-            node.check_saved()
-            input_grads = node.backward_fn(grad)
+            if node.saved:
+                node.check_saved()
+            input_grads = backward_fn(grad)
             if not retain_graph:
                 node.backward_fn = None
                 node.saved = ()
-            handed = [id(g) for g in input_grads if g is not None]
             for edge, g in zip(node.next_edges, input_grads):
                 if edge is None or g is None:
                     continue
-                shared = g is grad or handed.count(id(g)) > 1
-                _add_to_buffer(buffers, owned, edge, g, not shared)
-                counts[edge] -= 1
-                if counts[edge] == 0:
+                shared = g is grad or sum(1 for other in input_grads if other is g) > 1
+                _add_pending(pending, edge, g, not shared)
+                remaining = counts[edge] - 1
+                counts[edge] = remaining
+                if remaining == 0:
                     ready.append(edge)
     finally:
         STATE.enabled = previous_mode
     return results if capture is not None else None
 
 
-def _add_to_buffer(buffers: dict, owned: dict, edge: Any, grad: Tensor, is_owned: bool) -> None:
-    current = buffers.get(edge)
+def _retain(node: Node, grad: Tensor, owned: bool) -> None:
+    tensor = node.retained()
+    if tensor is not None:
+        tensor.grad = grad if owned else grad.detach().clone()
+
+
+def _add_pending(pending: dict, edge: Any, grad: Tensor, is_owned: bool) -> None:
+    current = pending.get(edge)
     if current is None:
-        buffers[edge] = grad
-        owned[edge] = is_owned
+        pending[edge] = [grad, is_owned]
     else:
-        buffers[edge] = current + grad
-        owned[edge] = True
+        current[0] = current[0] + grad
+        current[1] = True
 
 
 def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bool) -> None:
-    if grad.shape != variable.shape:
+    if grad._data.shape != variable._data.shape:
         raise AutogradError(
             f"gradient of shape {list(grad.shape)} reached a leaf of shape "
             f"{list(variable.shape)}; this is a bug in a backward rule"
         )
-    if grad.dtype != variable.dtype:
+    if grad._data.dtype != variable._data.dtype:
         grad = grad.to(variable.dtype)
         is_owned = True
     if variable.grad is None:
