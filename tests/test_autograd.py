@@ -242,5 +242,6 @@ def test_grad_fn_names_follow_pytorch():
     x = flambeau.ones(2, requires_grad=True)
     assert (x + 1).grad_fn.name() == "AddBackward0"
     assert (x * 2).grad_fn.name() == "MulBackward0"
-    assert x.sum().grad_fn.name() == "SumBackward1"
+    assert x.sum().grad_fn.name() == "SumBackward0"  # torch: SumBackward1 is sum(dim)
+    assert x.sum(0).grad_fn.name() == "SumBackward1"
     assert "grad_fn=<MulBackward0>" in repr(x * 2)

@@ -9,7 +9,7 @@ tensor([0., 2., 4., 6.])
 
 from __future__ import annotations
 
-from . import _methods, autograd, backends, cuda, errors, opencl
+from . import _methods, autograd, backends, cuda, errors, nn, opencl
 from ._creation import (
     arange,
     as_tensor,
@@ -189,7 +189,7 @@ __all__ = [
     "int8", "int16", "int32", "int64", "is_grad_enabled", "isfinite", "isinf", "isnan", "le",
     "linspace", "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor",
     "logsumexp", "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "mm", "movedim", "mul", "multiply", "mv", "narrow", "ne", "neg",
+    "mean", "min", "minimum", "mm", "movedim", "mul", "multiply", "mv", "narrow", "ne", "neg", "nn",
     "no_grad", "nonzero", "normal", "ones", "ones_like", "opencl", "outer", "pad", "permute",
     "pow", "prod", "rand", "randint", "randn", "randperm", "reciprocal", "relu", "remainder",
     "repeat", "reshape", "result_type", "round", "rsqrt", "scatter_add", "set_default_device",

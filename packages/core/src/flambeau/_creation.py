@@ -97,7 +97,12 @@ def from_dlpack(obj: Any, device: Any = None) -> Tensor:
     return tensor(host, dtype=host.dtype, device=device)
 
 
-def _shape_args(size: tuple) -> tuple[int, ...]:
+def _shape_args(size: tuple, keyword: Any = None) -> tuple[int, ...]:
+    """A shape from varargs ``f(2, 3)``, a sequence ``f((2, 3))`` or ``f(size=(2, 3))``."""
+    if keyword is not None:
+        if size:
+            raise TypeError("give the shape either positionally or as size=, not both")
+        size = (keyword,)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     shape = tuple(int(s) for s in size)
@@ -122,29 +127,30 @@ def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
     return bool(value) if dtype.kind == "b" else int(value)
 
 
-def _filled(value: int, size: tuple, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    shape = _shape_args(size)
+def _filled(value: int, size: tuple, dtype: Any, device: Any, requires_grad: bool,
+            keyword: Any = None) -> Tensor:
+    shape = _shape_args(size, keyword)
     dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
     dev, kernels = resolve_device(device)
     return _finish(kernels.full(shape, _cast_scalar(value, dt), dt), dev, kernels, requires_grad)
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None,
+def zeros(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    return _filled(0, size, dtype, device, requires_grad)
+    return _filled(0, shape, dtype, device, requires_grad, size)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def ones(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
     """A tensor of ones (float32 unless ``dtype`` says otherwise)."""
-    return _filled(1, size, dtype, device, requires_grad)
+    return _filled(1, shape, dtype, device, requires_grad, size)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None,
+def empty(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor."""
-    shape = _shape_args(size)
+    shape = _shape_args(shape, size)
     dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
     dev, kernels = resolve_device(device)
     return _finish(kernels.empty(shape, dt), dev, kernels, requires_grad)

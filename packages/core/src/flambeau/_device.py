@@ -162,6 +162,10 @@ def _failure_lines() -> list[str]:
 def _resolve(dev: Device) -> tuple[Any, int]:
     """The backend and device index for ``dev``, or a clear error saying why not."""
     backend = REGISTRY.get(dev.type)
+    if backend is None and dev.type == "meta":
+        from ._meta import META
+
+        backend = META
     index = dev.index or 0
     if backend is None:
         raise DeviceUnavailableError(_no_backend_message(dev))
@@ -238,6 +242,8 @@ def device_count(type_: str) -> int:
     """How many devices of type ``type_`` exist (0 for a known type whose backend is absent)."""
     backend = REGISTRY.get(type_)
     if backend is None:
+        if type_ == "meta":
+            return 1
         if type_ in WELL_KNOWN_TYPES:
             return 0
         raise InvalidDeviceError(_unknown_type_message(type_))

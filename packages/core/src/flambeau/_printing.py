@@ -56,6 +56,9 @@ def format_values(host: np.ndarray, indent: int) -> str:
 
 def tensor_repr(t) -> str:
     """``repr(tensor)``."""
+    if t.device.type == "meta":
+        dtype = "" if t.dtype == _dtypes.float32 else f", dtype=flambeau.{t.dtype}"
+        return f"tensor(..., device='meta', size={tuple(t.shape)}{dtype})"
     host = t._k.to_numpy(t._data)
     body = format_values(host, len(_PREFIX))
     extras = []

@@ -101,10 +101,10 @@ def _uniform(shape: tuple[int, ...], dt: np.dtype, device: Any, generator: Any) 
     return reshape(ew.mul(ew.cast(words, dt), 2.0**-mantissa), shape)
 
 
-def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(*shape: Any, size: Any = None, generator: Generator | None = None, dtype: Any = None,
+         device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples from [0, 1)."""
-    out = _uniform(_shape_args(size), _float_dtype(dtype), device, generator)
+    out = _uniform(_shape_args(shape, size), _float_dtype(dtype), device, generator)
     return _finish(out._data, out._device, out._k, requires_grad)
 
 
@@ -118,10 +118,10 @@ def _standard_normal(shape: tuple[int, ...], dt: np.dtype, device: Any,
     return reshape(ew.cast(ew.mul(radius, ew.cos(angle)), dt), shape)
 
 
-def randn(*size: Any, generator: Generator | None = None, dtype: Any = None,
+def randn(*shape: Any, size: Any = None, generator: Generator | None = None, dtype: Any = None,
           device: Any = None, requires_grad: bool = False) -> Tensor:
     """Samples from the standard normal distribution."""
-    out = _standard_normal(_shape_args(size), _float_dtype(dtype), device, generator)
+    out = _standard_normal(_shape_args(shape, size), _float_dtype(dtype), device, generator)
     return _finish(out._data, out._device, out._k, requires_grad)
 
 

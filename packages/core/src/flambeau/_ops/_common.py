@@ -61,11 +61,11 @@ def same_device(op: str, a: Tensor, b: Tensor) -> None:
 
 def cast(t: Tensor, dtype: np.dtype) -> Tensor:
     """``t`` converted to ``dtype``; differentiable between float dtypes."""
-    if t.dtype == dtype:
+    source = t._data.dtype
+    if source == dtype:
         return t
     out = _wrap(t._k.cast(t._data, dtype), t._device, t._k)
     if dtype.kind == "f" and needs_grad(t):
-        source = t.dtype
         record(out, "ToCopyBackward0", (t,), lambda g: (cast(g, source),))
     return out
 
@@ -76,7 +76,12 @@ def scalar_for(value: Any, dtype: np.dtype) -> bool | int | float:
         return float(value)
     if dtype.kind == "b":
         return bool(value)
-    return int(value)
+    value = int(value)
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        # Wrap around like PyTorch's (C's) cast: uint8 tensor - 3 is x + 253 modulo 256.
+        value = (value - info.min) % (1 << info.bits) + info.min
+    return value
 
 
 def full_like_device(value: Any, shape: tuple[int, ...], dtype: np.dtype, like: Tensor) -> Tensor:
@@ -121,6 +126,11 @@ def reduction_axes(dim: Any, ndim: int) -> tuple[int, ...]:
     """Axes for a reduction's ``dim`` argument (``None`` or ``()`` mean every axis)."""
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))
+    if type(dim) is int and 0 <= dim < ndim:
+        return (dim,)
+    if ndim == 0:  # as in PyTorch, a 0-d tensor has dimension 0 (or -1) to reduce over
+        normalize_axes(dim, 1)
+        return ()
     return normalize_axes(dim, ndim)
 
 

@@ -49,7 +49,11 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Any, np.dtype]:
             same_device(op, a, b)
         if a._data.shape != b._data.shape:
             broadcast_shape(a._data.shape, b._data.shape)
-        dtype = a.dtype if a.dtype == b.dtype else _result_dtype(op, a, b)
+        dtype = a._data.dtype
+        if dtype != b._data.dtype:
+            dtype = _result_dtype(op, a, b)
+        elif op not in _FLOAT_RESULT or dtype.kind == "f":
+            return a, b, dtype
         if op in _FLOAT_RESULT and dtype.kind != "f":
             dtype = _dtypes.DEFAULT_FLOAT
         return cast(a, dtype), cast(b, dtype), dtype
@@ -97,7 +101,7 @@ def _shape(x: Any) -> tuple[int, ...]:
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
     if alpha != 1:
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     out, a, b = _binary("add", input, other)
     if _grad_enabled_for(a, b):
         sa, sb = _shape(a), _shape(b)
@@ -107,14 +111,23 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other`` with broadcasting."""
+    if _is_bool(input) or _is_bool(other):
+        raise TypeError("subtraction with a bool operand is not supported (as in PyTorch); "
+                        "invert a mask with ~ or logical_not(), compare two with ^")
     if alpha != 1:
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     out, a, b = _binary("sub", input, other)
     if _grad_enabled_for(a, b):
         sa, sb = _shape(a), _shape(b)
         record(out, "SubBackward0", (a, b),
                lambda g: (unbroadcast(g, sa), unbroadcast(neg(g), sb)))
     return out
+
+
+def _is_bool(x: Any) -> bool:
+    if isinstance(x, Tensor):
+        return x._data.dtype == np.bool_
+    return isinstance(x, (bool, np.bool_))
 
 
 def mul(input: Any, other: Any) -> Tensor:

@@ -173,13 +173,18 @@ def _advanced_getitem(input: Tensor, items: list[Any]) -> Tensor:
         raise FlambeauIndexError("None cannot be combined with tensor or list indices; "
                                  "unsqueeze() before or after indexing instead")
     shape = input._data.shape
+    # As in PyTorch (unlike NumPy), ints select with the slices before the index arrays
+    # apply: x[0, :, [3, 2]] is x[0][:, [3, 2]], its arrays' dimensions stay in place.
+    is_int = [isinstance(item, _INT_TYPES) for item in items]
     arrays = {d: item for d, item in enumerate(items)
-              if not isinstance(item, slice)}  # ints count as 0-d index arrays
-    basic = tuple(slice(None) if d in arrays else item for d, item in enumerate(items))
+              if not isinstance(item, slice) and not is_int[d]}
+    basic = tuple(slice(None) if d in arrays else
+                  _check_int(item, shape[d], d) if is_int[d] else item
+                  for d, item in enumerate(items))
     x = slice_tensor(input, basic) if builtins.any(s != slice(None) for s in basic) else input
-    dims = sorted(arrays)
+    dims = [d - builtins.sum(is_int[:d]) for d in sorted(arrays)]  # their places in x
     sizes = [x._data.shape[d] for d in dims]
-    indices = [_index_tensor(arrays[d], shape[d], d, input) for d in dims]
+    indices = [_index_tensor(arrays[d], shape[d], d, input) for d in sorted(arrays)]
     from ..backends import broadcast_shape
     from .elementwise import add, mul
 
@@ -189,7 +194,7 @@ def _advanced_getitem(input: Tensor, items: list[Any]) -> Tensor:
         flat = add(mul(flat, size), index)
     adjacent = dims == list(range(dims[0], dims[-1] + 1))
     if not adjacent:
-        x = permute(x, dims + [d for d in range(x.ndim) if d not in arrays])
+        x = permute(x, dims + [d for d in range(x.ndim) if d not in dims])
         dims = list(range(len(dims)))
     start = dims[0]
     merged = 1
@@ -238,6 +243,15 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` for ``dim=0`` (and likewise for other dims)."""
     axis = normalize_axis(dim, input.ndim)
     _check_gather_index("gather", input, axis, index)
+    others = [d for d in range(input.ndim) if d != axis]
+    if builtins.any(index._data.shape[d] != input._data.shape[d] for d in others):
+        # PyTorch reads only the block the index covers in the other dimensions, where the
+        # kernel (numpy's take_along_axis) would broadcast: cut the input to that block.
+        if builtins.any(index._data.shape[d] > input._data.shape[d] for d in others):
+            raise ShapeError(f"gather: index shape {list(index.shape)} is larger than input "
+                             f"shape {list(input.shape)} outside dimension {axis}")
+        input = slice_tensor(input, tuple(slice(None) if d == axis else slice(0, size)
+                                          for d, size in enumerate(index._data.shape)))
     out = _wrap(input._k.gather(input._data, axis, index._data), input._device, input._k)
     if needs_grad(input):
         shape = input._data.shape

@@ -15,7 +15,16 @@ from ..autograd._engine import AutogradError
 from ..backends import broadcast_shape
 from ..errors import DTypeError, ShapeError
 from . import elementwise as ew
-from ._common import SCALAR_TYPES, STATE, Tensor, _wrap, cast, same_device, scalar_for
+from ._common import (
+    SCALAR_TYPES,
+    STATE,
+    Tensor,
+    _wrap,
+    cast,
+    full_like_device,
+    same_device,
+    scalar_for,
+)
 
 
 def check_inplace(target: Tensor, *others: Any) -> bool:
@@ -110,12 +119,16 @@ def apply_(target: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
 
 def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self += alpha * other``."""
-    return binary_("add", self, other if alpha == 1 else ew.mul(other, alpha))
+    return binary_("add", self, other if alpha == 1 else _scaled(other, alpha))
 
 
 def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self -= alpha * other``."""
-    return binary_("sub", self, other if alpha == 1 else ew.mul(other, alpha))
+    return binary_("sub", self, other if alpha == 1 else _scaled(other, alpha))
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    return ew.mul(other, alpha) if isinstance(other, Tensor) else other * alpha
 
 
 def mul_(self: Tensor, other: Any) -> Tensor:
@@ -139,12 +152,23 @@ def fill_(self: Tensor, value: Any) -> Tensor:
         if value.numel() != 1:
             raise ShapeError(f"fill_ takes a scalar or a 1-element tensor, got shape "
                              f"{list(value.shape)}")
+        if check_inplace(self, value):  # a value tensor in the graph gets its gradient
+            from .shape import reshape
+
+            return commit_inplace(self, _overwrite(self, cast(reshape(value, ()), self.dtype)))
         value = value.item()
     if check_inplace(self):
-        return commit_inplace(self, ew.add(ew.mul(self, 0), scalar_for(value, self.dtype)))
+        return commit_inplace(self, _overwrite(self, scalar_for(value, self.dtype)))
     self._k.assign(self._data, scalar_for(value, self.dtype))
     self._version[0] += 1
     return self
+
+
+def _overwrite(self: Tensor, value: Any) -> Tensor:
+    """``value`` broadcast to ``self``'s shape, as a graph node that sends ``self`` a zero
+    gradient (PyTorch's fill_/copy_ keep the edge) and saves no tensor to go stale."""
+    never = full_like_device(False, (), _dtypes.bool_, self)
+    return ew.where(never, self, value)
 
 
 def zero_(self: Tensor) -> Tensor:
@@ -163,9 +187,7 @@ def copy_(self: Tensor, src: Any) -> Tensor:
         raise ShapeError(f"copy_: cannot broadcast a source of shape {list(src.shape)} to "
                          f"{list(self.shape)}")
     if check_inplace(self, src):
-        from .shape import expand
-
-        return commit_inplace(self, expand(cast(src, self.dtype), self._data.shape))
+        return commit_inplace(self, _overwrite(self, cast(src, self.dtype)))
     self._k.assign(self._data, cast(src, self.dtype)._data)
     self._version[0] += 1
     return self

@@ -68,7 +68,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     if STATE.enabled and input.requires_grad:
         # g has the kept shape (keepdim) or the reduced one: reshaping to the kept shape
         # (reduced axes as 1s) then expanding serves both.
-        record(out, "SumBackward1", (input,), lambda g: (_expand_back(g, shape, axes),))
+        name = "SumBackward0" if dim is None else "SumBackward1"  # PyTorch's names
+        record(out, name, (input,), lambda g: (_expand_back(g, shape, axes),))
     return out
 
 
@@ -81,7 +82,10 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     count = 1
     for axis in axes:
         count *= input._data.shape[axis]
-    return sum(input, axes, keepdim) / count if count else sum(input, axes, keepdim) * np.nan
+    out = sum(input, axes, keepdim) / count if count else sum(input, axes, keepdim) * np.nan
+    if out.grad_fn is not None:  # a composition, shown under PyTorch's name in reprs
+        out.grad_fn._name = "MeanBackward0" if dim is None else "MeanBackward1"
+    return out
 
 
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
@@ -107,7 +111,8 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
                                  0.0))
             return (mul(_expand_back(g, shape, axes), others),)
 
-        record(out, "ProdBackward1", (input,), backward, (input,))
+        record(out, "ProdBackward0" if dim is None else "ProdBackward1", (input,), backward,
+               (input,))
     return out
 
 
@@ -261,7 +266,7 @@ def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     axes = reduction_axes(dim, len(shape))
     previous, STATE.enabled = STATE.enabled, False
     try:
-        if input._data.size == 0:
+        if input.numel() == 0:
             kept = log(sum(exp(input), axes, keepdim=True))
         else:
             shift = _reduce("max", input, axes, True)

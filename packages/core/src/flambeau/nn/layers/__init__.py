@@ -1,0 +1,1 @@
+"""Layers: each a small Module over the functions of ``flambeau.nn.functional``."""

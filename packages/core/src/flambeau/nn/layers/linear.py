@@ -1,0 +1,110 @@
+"""Fully connected layers: Linear, LazyLinear, Identity, Bilinear-free."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._creation import empty
+from ..._tensor import Tensor
+from .. import functional as F
+from ..init import default_linear_init
+from ..lazy import lazy_alias
+from ..module import LayerInputError, Module
+from ..parameter import Parameter
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features).
+
+    ``in_features=None`` makes it lazy: the size is read from the first input.
+
+    >>> from flambeau import nn
+    >>> nn.Linear(20, 256)
+    Linear(in_features=20, out_features=256, bias=True)
+    """
+
+    def __init__(self, in_features: int | None, out_features: int, bias: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        if in_features is None:
+            self.weight = Parameter()
+            self.bias = Parameter() if bias else None
+            if device is not None or dtype is not None:
+                for p in self._parameters.values():
+                    if p is not None:
+                        p._lazy_to(device, dtype)
+        else:
+            self.weight = Parameter(empty(out_features, in_features, device=device,
+                                          dtype=dtype))
+            self.bias = Parameter(empty(out_features, device=device, dtype=dtype)) \
+                if bias else None
+            self.reset_parameters()
+        if not bias:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default initialisation."""
+        default_linear_init(self.weight, self.bias)
+
+    def _materialize(self, input: Tensor) -> None:
+        self.in_features = input.shape[-1]
+        self.weight.materialize((self.out_features, self.in_features), device=input.device,
+                                default_init=lambda w: default_linear_init(w, None))
+        if self.bias is not None:
+            bound_from = self.weight
+            self.bias.materialize(
+                (self.out_features,), device=input.device,
+                default_init=lambda b: default_linear_init_bias(b, bound_from))
+
+    def _lazy_loaded(self) -> None:
+        if not self.weight.is_uninitialized():
+            self.in_features = self.weight.shape[1]
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.weight.is_uninitialized():
+            if input.ndim == 0:
+                raise LayerInputError(self, "expected an input with at least 1 dimension, "
+                                            "got a 0-d tensor")
+            self._materialize(input)
+        elif input.ndim == 0 or input.shape[-1] != self.in_features:
+            raise LayerInputError(
+                self, f"expected an input whose last dimension is in_features="
+                      f"{self.in_features}, got shape {list(input.shape)}")
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        in_features = 0 if self.in_features is None else self.in_features
+        return (f"in_features={in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+def default_linear_init_bias(bias: Tensor, weight: Tensor) -> None:
+    """U(±1/sqrt(fan_in)) for a bias, fan_in taken from ``weight``."""
+    import math
+
+    from ..init import _fans, uniform_
+
+    fan_in, _ = _fans(weight)
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    uniform_(bias, -bound, bound)
+
+
+LazyLinear = lazy_alias(
+    "LazyLinear", Linear,
+    lambda out_features, bias=True, device=None, dtype=None: Linear(
+        None, out_features, bias, device=device, dtype=dtype),
+    "``LazyLinear(out_features)``: a :class:`Linear` whose in_features come from the first "
+    "input.",
+)
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return input

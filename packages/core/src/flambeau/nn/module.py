@@ -1,0 +1,509 @@
+"""``Module``: the block models are built from (PyTorch's ``nn.Module``, without hooks).
+
+Parameters, buffers and sub-modules register themselves when assigned as attributes;
+names nest with dots (``net.0.weight``). A parameter object that appears in two places
+is one parameter: listed once by ``parameters()``, saved under both names.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from .. import _dtypes
+from .._tensor import Tensor
+from ..errors import FlambeauError, ShapeError
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(FlambeauError, RuntimeError):
+    """A state dict does not fit the module; the module was left unchanged."""
+
+
+class LayerInputError(ShapeError):
+    """A layer got an input it cannot take; the message names the layer by its dotted path
+    in the model that was called (filled in as the error leaves each enclosing module)."""
+
+    def __init__(self, layer: Module, detail: str) -> None:
+        super().__init__(detail)
+        self.layer = layer
+        self.detail = detail
+        self.path: list[str] = []
+        self._innermost = layer
+
+    def entered(self, module: Module) -> None:
+        """Record that the error is leaving ``module``'s ``__call__``."""
+        if module is self._innermost:
+            return
+        for name, child in module._modules.items():
+            if child is self._innermost:
+                self.path.insert(0, name)
+                break
+        self._innermost = module
+
+    def __str__(self) -> str:
+        where = ".".join(self.path) or "the model"
+        return f"layer {where!r} ({self.layer._get_name()}): {self.detail}"
+
+
+class Module:
+    """Base class of every layer and model. Subclasses set attributes in ``__init__``
+    (after ``super().__init__()``) and define ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # --- registration -------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise FlambeauError(
+                f"cannot assign {name!r} before Module.__init__(); call super().__init__() "
+                f"first in {type(self).__name__}.__init__"
+            )
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                "(a Parameter or None is required)")
+            params[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r}")
+            buffers[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r}")
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        self.__dict__.pop(name, None)
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent.discard(name)
+
+    def __getattr__(self, name: str) -> Any:
+        state = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in state and name in state[table]:
+                return state[table][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or a ``None`` placeholder) under ``name``."""
+        _check_name(name, self)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot register {type(param).__name__} as parameter {name!r}; "
+                            "wrap it in nn.Parameter")
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register a tensor that is state but not a parameter (e.g. running statistics);
+        saved in the state dict unless ``persistent=False``."""
+        _check_name(name, self)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot register {type(tensor).__name__} as buffer {name!r}")
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as a child named ``name`` (any string without dots)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module")
+        if not isinstance(name, str) or "." in name or name == "":
+            raise KeyError(f"module name must be a non-empty string without dots, got {name!r}")
+        self._forget(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # --- traversal ----------------------------------------------------------------------
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules with their names."""
+        seen: set[int] = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        """Direct sub-modules."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names."""
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        seen = memo if memo is not None else set()
+        while stack:
+            name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m)
+                        for n, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every sub-module."""
+        for _, module in self.named_modules():
+            yield module
+
+    def _named_members(self, table: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{module_name}.{name}" if module_name else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Parameters with dotted names; a tied parameter is listed once (first name)."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter once."""
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """Buffers with dotted names."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer once."""
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    def get_submodule(self, target: str) -> Module:
+        """The sub-module at dotted path ``target`` (``""`` is this module)."""
+        module: Module = self
+        walked = []
+        for part in target.split(".") if target else []:
+            child = module._modules.get(part)
+            if child is None:
+                where = ".".join(walked) or "the root module"
+                raise AttributeError(f"{where} ({module._get_name()}) has no sub-module "
+                                     f"{part!r}; it has {list(module._modules) or 'none'}")
+            walked.append(part)
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target``."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._parameters or module._parameters[name] is None:
+            raise AttributeError(f"{module._get_name()} at {module_path or 'the root'!r} has no "
+                                 f"parameter {name!r}")
+        return module._parameters[name]
+
+    # --- calling ------------------------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = _TRACERS[-1] if _TRACERS else None
+        if tracer is not None:
+            tracer.enter(self)
+        try:
+            out = self.forward(*args, **kwargs)
+        except LayerInputError as err:
+            err.entered(self)
+            raise
+        if tracer is not None:
+            tracer.exit(self, out)
+        return out
+
+    # --- state --------------------------------------------------------------------------
+
+    def state_dict(self, *, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Every parameter and persistent buffer by dotted name (tied ones under each
+        name, as one object). Values are detached unless ``keep_vars``."""
+        out: OrderedDict = OrderedDict()
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            base = f"{prefix}{module_name}." if module_name else prefix
+            for name, param in module._parameters.items():
+                if param is not None:
+                    out[base + name] = param if keep_vars else _detached(param)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent:
+                    out[base + name] = buffer if keep_vars else _detached(buffer)
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, *,
+                        strip_prefix: str | None = None,
+                        key_map: Callable[[str], str] | None = None) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into this module's parameters and buffers.
+
+        Keys may be rewritten first: ``strip_prefix`` (e.g. ``"module."`` from a wrapped
+        model) and then ``key_map(key)``. Everything is checked before anything is
+        written, so a failed load leaves the module unchanged. Lazy parameters take the
+        saved shapes (and values loaded win over pending initialisers).
+
+        Returns:
+            ``(missing_keys, unexpected_keys)``; with ``strict`` either being non-empty is
+            an error. Shape mismatches are always errors, listed per key.
+        """
+        from .._ops.inplace import copy_
+        from ..autograd import no_grad
+
+        incoming = _remap(state_dict, strip_prefix, key_map)
+        targets = self.state_dict(keep_vars=True)
+        missing = [k for k in targets if k not in incoming]
+        unexpected = [k for k in incoming if k not in targets]
+        problems = []
+        for key, target in targets.items():
+            if key not in incoming:
+                continue
+            value = incoming[key]
+            if not isinstance(value, Tensor):
+                problems.append(f"{key}: expected a Tensor, got {type(value).__name__}")
+            elif not _is_lazy(target) and tuple(value.shape) != tuple(target.shape):
+                problems.append(f"{key}: the checkpoint has shape {list(value.shape)}, the "
+                                f"model has shape {list(target.shape)}")
+        if strict and (missing or unexpected):
+            problems.insert(0, "missing keys: " + ", ".join(missing) if missing else
+                            "unexpected keys: " + ", ".join(unexpected))
+            if missing and unexpected:
+                problems.insert(1, "unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise StateDictError(f"error(s) loading the state dict into {self._get_name()} "
+                                 "(nothing was changed):\n  " + "\n  ".join(problems))
+        done: set[int] = set()
+        materialized = {id(target) for target in targets.values() if _is_lazy(target)}
+        with no_grad():
+            for key, target in targets.items():
+                if key not in incoming or id(target) in done:
+                    continue
+                done.add(id(target))
+                value = incoming[key]
+                if _is_lazy(target):
+                    target.materialize(tuple(value.shape), device=None, dtype=value.dtype)
+                copy_(target, value)
+        for module in self.modules():
+            if any(id(p) in materialized for p in module._parameters.values()):
+                module._lazy_loaded()
+        return IncompatibleKeys(missing, unexpected)
+
+    def _lazy_loaded(self) -> None:
+        """Called after ``load_state_dict`` gave this module's lazy parameters their shapes;
+        lazy layers set the sizes they would otherwise read from the first input."""
+
+    # --- conversion and modes -----------------------------------------------------------
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every sub-module (children first) and then on this module."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    def _convert(self, device: Any, dtype: Any) -> Module:
+        from .._methods import to as tensor_to
+
+        if dtype is not None and _dtypes.as_dtype(dtype).kind != "f":
+            raise TypeError(f"Module.to() only takes floating-point dtypes, got {dtype}")
+        moved: dict[int, Tensor] = {}
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for value in table.values():
+                    if value is None:
+                        continue
+                    if _is_lazy(value):
+                        value._lazy_to(device, dtype)
+                        continue
+                    if id(value) not in moved:
+                        cast_dtype = dtype if value.dtype.kind == "f" else None
+                        new = tensor_to(value.detach(), device=device, dtype=cast_dtype)
+                        if new._data is not value._data:
+                            value.data = new
+                        if value.grad is not None:
+                            value.grad = tensor_to(value.grad, device=device,
+                                                   dtype=cast_dtype)
+                        moved[id(value)] = value
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move parameters and buffers to a device and/or float dtype, in place."""
+        from .._methods import _parse_to
+
+        device, dtype = _parse_to(args, dict(kwargs))
+        return self._convert(device, dtype)
+
+    def cpu(self) -> Module:
+        """Move everything to the cpu device."""
+        return self._convert("cpu", None)
+
+    def cuda(self, device: Any = None) -> Module:
+        """Move everything to a CUDA device (``cuda:0`` by default)."""
+        from .. import _device
+
+        target = _device.Device("cuda", device) if isinstance(device, int) else (
+            device or "cuda:0")
+        return self._convert(target, None)
+
+    def float(self) -> Module:
+        """Cast floating-point parameters and buffers to float32."""
+        return self._convert(None, _dtypes.float32)
+
+    def double(self) -> Module:
+        """Cast floating-point parameters and buffers to float64."""
+        return self._convert(None, _dtypes.float64)
+
+    def half(self) -> Module:
+        """Cast floating-point parameters and buffers to float16."""
+        return self._convert(None, _dtypes.float16)
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active, batch norm uses batch statistics)."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Turn gradient tracking of every parameter on or off."""
+        for param in self.parameters():
+            param.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter (to ``None`` by default)."""
+        for param in self.parameters():
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+            else:
+                param.grad.zero_()
+
+    # --- saving (Gluon's names) ---------------------------------------------------------
+
+    def save_parameters(self, path: Any) -> None:
+        """Save the state dict to ``path`` (``flambeau.save``; Gluon's name)."""
+        from .. import serialization
+
+        serialization.save(self.state_dict(), path)
+
+    def load_parameters(self, path: Any, strict: bool = True) -> IncompatibleKeys:
+        """Load a state dict saved by :meth:`save_parameters`."""
+        from .. import serialization
+
+        return self.load_state_dict(serialization.load(path), strict=strict)
+
+    # --- printing -----------------------------------------------------------------------
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in its repr; override in layers."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, module in self._modules.items():
+            text = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {text}")
+        if not lines:
+            return f"{self._get_name()}()"
+        if len(lines) == 1 and not self._modules:
+            return f"{self._get_name()}({lines[0]})"
+        body = "\n  ".join(lines)
+        return f"{self._get_name()}(\n  {body}\n)"
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+# While a summary traces a model: objects told ``enter(module)`` before each forward and
+# ``exit(module, output)`` after it.
+_TRACERS: list[Any] = []
+
+
+def _detached(value: Tensor) -> Tensor:
+    if isinstance(value, Parameter) and value.is_uninitialized():
+        return value
+    return value.detach()
+
+
+def _is_lazy(value: Any) -> bool:
+    return isinstance(value, Parameter) and value.is_uninitialized()
+
+
+def _check_name(name: Any, module: Module) -> None:
+    if "_parameters" not in module.__dict__:
+        raise FlambeauError("call Module.__init__() before registering parameters or buffers")
+    if not isinstance(name, str) or "." in name or name == "":
+        raise KeyError(f"names must be non-empty strings without dots, got {name!r}")
+
+
+def _remap(state_dict: Mapping[str, Any], strip_prefix: str | None,
+           key_map: Callable[[str], str] | None) -> dict[str, Any]:
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"expected a state dict (a mapping of names to tensors), got "
+                        f"{type(state_dict).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in state_dict.items():
+        if strip_prefix and key.startswith(strip_prefix):
+            key = key[len(strip_prefix):]
+        if key_map is not None:
+            key = key_map(key)
+        out[key] = value
+    return out

@@ -1,0 +1,178 @@
+"""``Parameter``: a tensor a module owns and optimizers update; possibly not yet shaped.
+
+Laziness is a state of the parameter, not a class: an uninitialised parameter has no
+shape and no data yet, only what to do once it has them (a default initialiser, any
+initialisers applied meanwhile, a target device and dtype). Touching its values before
+then raises :class:`UninitializedParameterError` saying how to initialise it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _dtypes
+from .._ops._common import resolve_device
+from .._tensor import Tensor, _copy_state, _wrap
+from ..errors import FlambeauError
+
+
+class UninitializedParameterError(FlambeauError, RuntimeError):
+    """An uninitialised (lazy) parameter was used before it got its shape."""
+
+
+_ADVICE = ("run the model once on an example input (its shapes are inferred from it) or "
+           "load a state dict into it first")
+
+
+class _Pending:
+    """Stands in for the device array of an uninitialised parameter; any use is an error."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise UninitializedParameterError(f"this parameter is uninitialized (lazy): {_ADVICE}")
+
+    def __repr__(self) -> str:
+        return "<pending>"
+
+
+PENDING = _Pending()
+
+
+class Parameter(Tensor):
+    """A tensor registered as a module parameter (``requires_grad`` by default).
+
+    ``Parameter()`` without data is uninitialised: lazy layers create them and give them
+    a shape on their first forward.
+
+    >>> import flambeau
+    >>> p = Parameter(flambeau.zeros(2))
+    >>> p.requires_grad, p.is_leaf
+    (True, True)
+    """
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        if data is None:
+            _copy_state(self, _wrap(PENDING, None, None))
+            self.requires_grad = requires_grad
+            self._lazy: _LazyState | None = _LazyState()
+            return
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
+        _copy_state(self, data.detach())
+        self._version = [0]
+        self._base = None
+        self._lazy = None
+        self.requires_grad = requires_grad
+        if requires_grad and self._data.dtype.kind != "f":
+            raise TypeError(f"only floating-point parameters can require gradients, got "
+                            f"{self._data.dtype}; pass requires_grad=False")
+
+    # --- lazy state ---------------------------------------------------------------------
+
+    def is_uninitialized(self) -> bool:
+        """True until a lazy parameter gets its shape."""
+        return self._lazy is not None
+
+    def defer(self, initializer: Callable[[Parameter], Any]) -> None:
+        """Run ``initializer(self)`` once the parameter is materialised (Gluon's deferred
+        init); runs it at once when the parameter already has its data."""
+        if self._lazy is None:
+            initializer(self)
+        else:
+            self._lazy.initializers.append(initializer)
+
+    def materialize(self, shape: tuple[int, ...], default_init: Callable | None = None,
+                    device: Any = None, dtype: Any = None) -> None:
+        """Give a lazy parameter its ``shape``: allocate it, run ``default_init`` and then
+        every initialiser applied while it was lazy, in order."""
+        lazy = self._lazy
+        if lazy is None:
+            raise FlambeauError("materialize() on a parameter that is already initialized")
+        dev = lazy.device if lazy.device is not None else device
+        dt = lazy.dtype or (dtype and _dtypes.as_dtype(dtype)) or _dtypes.DEFAULT_FLOAT
+        dev, kernels = resolve_device(dev)
+        self._data = kernels.full(tuple(shape), 0, dt)
+        self._device, self._k = dev, kernels
+        self._lazy = None
+        from ..autograd import no_grad
+
+        with no_grad():
+            if default_init is not None:
+                default_init(self)
+            for initializer in lazy.initializers:
+                initializer(self)
+
+    def _lazy_to(self, device: Any, dtype: Any) -> None:
+        assert self._lazy is not None
+        if device is not None:
+            self._lazy.device = device
+        if dtype is not None:
+            self._lazy.dtype = _dtypes.as_dtype(dtype)
+
+    # --- presentation and copying -------------------------------------------------------
+
+    def __repr__(self) -> str:
+        if self._lazy is not None:
+            return "<UninitializedParameter>"
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        if id(self) in memo:
+            return memo[id(self)]
+        if self._lazy is not None:
+            out = Parameter(None, self.requires_grad)
+            out._lazy = copy.deepcopy(self._lazy, memo)
+        else:
+            out = Parameter(_wrap(self._k.copy(self._data), self._device, self._k),
+                            self.requires_grad)
+            if self.grad is not None:
+                out.grad = self.grad.__deepcopy__(memo)
+        memo[id(self)] = out
+        return out
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        return (_rebuild_parameter, (None if self._lazy is not None else
+                                     self.numpy(force=True), str(self._device),
+                                     self.requires_grad))
+
+
+class _LazyState:
+    """What an uninitialised parameter will do once it has a shape."""
+
+    __slots__ = ("device", "dtype", "initializers")
+
+    def __init__(self) -> None:
+        self.initializers: list[Callable] = []
+        self.device: Any = None
+        self.dtype: np.dtype | None = None
+
+    def __deepcopy__(self, memo: dict) -> _LazyState:
+        out = _LazyState()
+        out.initializers = list(self.initializers)
+        out.device, out.dtype = self.device, self.dtype
+        return out
+
+
+def _rebuild_parameter(host: np.ndarray | None, device: str, requires_grad: bool) -> Parameter:
+    if host is None:
+        return Parameter(None, requires_grad)
+    from .._creation import tensor
+
+    return Parameter(tensor(host, dtype=host.dtype, device=device), requires_grad)
+
+
+def UninitializedParameter(requires_grad: bool = True) -> Parameter:
+    """A parameter without shape or data yet (what lazy layers hold before the first call)."""
+    return Parameter(None, requires_grad)
+
+
+def is_lazy(value: Any) -> bool:
+    """True for an uninitialised parameter."""
+    return isinstance(value, Parameter) and value._lazy is not None
