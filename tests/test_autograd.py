@@ -245,3 +245,14 @@ def test_grad_fn_names_follow_pytorch():
     assert x.sum().grad_fn.name() == "SumBackward0"  # torch: SumBackward1 is sum(dim)
     assert x.sum(0).grad_fn.name() == "SumBackward1"
     assert "grad_fn=<MulBackward0>" in repr(x * 2)
+
+
+def test_backward_rule_returning_none_does_not_lose_other_paths():
+    from flambeau.autograd._engine import record
+
+    x = flambeau.tensor(2.0, requires_grad=True)
+    hidden = x * 3  # its node must still run although one consumer gives it no gradient
+    blocked = hidden * 1.0
+    record(blocked, "NoGradBackward", (hidden,), lambda g: (None,))
+    (blocked + hidden * 5).backward()
+    assert x.grad.item() == 15.0

@@ -40,10 +40,12 @@ def test_devices_command_without_backends():
     assert 'pip install "flambeau[cpu]"' in result.stdout
 
 
-def test_demo_runs_on_cpu():
-    result = _run("demo", "--device", "cpu")
+def test_demo_trains_on_cpu():
+    result = _run("demo", "--device", "cpu", "--epochs", "2")
     assert result.returncode == 0, result.stderr
-    assert "computing on cpu" in result.stdout
+    assert "training a mlp on the digits data set" in result.stdout
+    assert "Total params: 4,810" in result.stdout
+    assert "test accuracy:" in result.stdout
 
 
 def test_demo_on_a_missing_device_fails_clearly():

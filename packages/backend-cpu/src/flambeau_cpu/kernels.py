@@ -10,6 +10,8 @@ import numpy as np
 
 from flambeau.backends import philox
 
+from .fused import FusedKernels
+
 _erf = np.frompyfunc(_scalar_erf, 1, 1)
 
 
@@ -83,7 +85,7 @@ warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
 _INTEGER_IDENTITY = {"floor", "ceil", "round"}
 
 
-class NumpyKernels:
+class NumpyKernels(FusedKernels):
     """Kernels for the host; device arrays are numpy ndarrays."""
 
     def empty(self, shape, dtype):
@@ -97,6 +99,13 @@ class NumpyKernels:
 
     def to_numpy(self, x):
         return np.array(x, order="C", copy=True)
+
+    # Optional: device memory is host memory, so adopting and viewing cost nothing.
+    def from_numpy_shared(self, host):
+        return host
+
+    def to_numpy_shared(self, x):
+        return x
 
     def copy(self, x):
         return np.array(x, copy=True, order="C")

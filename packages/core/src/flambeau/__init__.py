@@ -9,7 +9,7 @@ tensor([0., 2., 4., 6.])
 
 from __future__ import annotations
 
-from . import _methods, autograd, backends, cuda, errors, nn, opencl
+from . import _methods, autograd, backends, cuda, errors, nn, opencl, optim, serialization
 from ._creation import (
     arange,
     as_tensor,
@@ -171,6 +171,7 @@ from ._random import (
 from ._tensor import Size, Tensor
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import FlambeauError
+from .serialization import load, save
 
 _methods.bind()
 
@@ -190,6 +191,7 @@ __all__ = [
     "linspace", "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor",
     "logsumexp", "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum",
     "mean", "min", "minimum", "mm", "movedim", "mul", "multiply", "mv", "narrow", "ne", "neg", "nn",
+    "optim", "load", "save", "serialization",
     "no_grad", "nonzero", "normal", "ones", "ones_like", "opencl", "outer", "pad", "permute",
     "pow", "prod", "rand", "randint", "randn", "randperm", "reciprocal", "relu", "remainder",
     "repeat", "reshape", "result_type", "round", "rsqrt", "scatter_add", "set_default_device",

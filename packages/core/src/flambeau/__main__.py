@@ -40,14 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flambeau", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("devices", help="list backends, devices and plugin errors")
-    demo = commands.add_parser("demo", help="run a short demo on a device")
+    demo = commands.add_parser("demo", help="train a small model on the digits data set")
     demo.add_argument("--device", default=None, help="device name, e.g. cpu or cuda:0")
+    demo.add_argument("--model", choices=("mlp", "lenet"), default="mlp")
+    demo.add_argument("--epochs", type=int, default=15)
     args = parser.parse_args(argv)
     if args.command == "devices":
         return print_devices()
     from .demo import run_demo
 
-    return run_demo(args.device)
+    return run_demo(args.device, args.model, args.epochs)
 
 
 if __name__ == "__main__":

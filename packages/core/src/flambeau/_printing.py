@@ -20,7 +20,8 @@ def _float_formatter(values: np.ndarray):
         big = np.abs(finite).max()
         nonzero = np.abs(finite[finite != 0])
         small = nonzero.min() if nonzero.size else 0.0
-        if np.all(finite == np.round(finite)) and big < 1e8:
+        ratio_big = bool(small) and big / small > 1e3
+        if np.all(finite == np.round(finite)) and big < 1e8 and not ratio_big:
             style = "{:.0f}."
         elif big >= 1e8 or (small and (small < 1e-4 or big / small > 1e3)):
             style = "{:.4e}"
@@ -30,7 +31,8 @@ def _float_formatter(values: np.ndarray):
     def one(v: float) -> str:
         return _special(v) or style.format(v)
 
-    width = max((len(one(v)) for v in values.ravel()), default=0)
+    # PyTorch sizes the columns by the non-zero finite values; nan/inf may stick out.
+    width = max((len(style.format(v)) for v in finite[finite != 0]), default=1)
     return lambda v: one(v).rjust(width)
 
 
@@ -47,11 +49,24 @@ def format_values(host: np.ndarray, indent: int) -> str:
     options = {"separator": ", ", "prefix": " " * indent, "max_line_width": 80,
                "threshold": 1000, "edgeitems": 3}
     if host.dtype.kind == "f":
-        options["formatter"] = {"float_kind": _float_formatter(host)}
+        # Like PyTorch, a long tensor's style comes from the values it shows.
+        options["formatter"] = {"float_kind": _float_formatter(_summarized(host))}
     elif host.dtype.kind == "b":
-        options["formatter"] = {"bool": lambda v: ("True" if v else "False").rjust(5)}
+        width = 4 if _summarized(host).all() else 5  # PyTorch pads to the widest shown
+        options["formatter"] = {"bool": lambda v: ("True" if v else "False").rjust(width)}
     text = np.array2string(host, **options)
-    return text
+    return text.replace(", ...,", ",  ...,")  # PyTorch's spacing around elided values
+
+
+def _summarized(host: np.ndarray, threshold: int = 1000, edge: int = 3) -> np.ndarray:
+    """The elements a repr shows: ``edge`` at each end of every long dimension."""
+    if host.size <= threshold:
+        return host
+    for axis, size in enumerate(host.shape):
+        if size > 2 * edge:
+            keep = np.r_[0:edge, size - edge : size]
+            host = host.take(keep, axis=axis)
+    return host
 
 
 def tensor_repr(t) -> str:

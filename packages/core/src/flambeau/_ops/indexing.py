@@ -168,10 +168,21 @@ def _expand_masks(input: Tensor, items: list[Any]) -> list[Any]:
 
 
 def _advanced_getitem(input: Tensor, items: list[Any]) -> Tensor:
-    items = _expand_masks(input, items)
     if builtins.any(item is None for item in items):
-        raise FlambeauIndexError("None cannot be combined with tensor or list indices; "
-                                 "unsqueeze() before or after indexing instead")
+        # None adds a size-1 dimension: index a view that has it, taken whole by a slice,
+        # so the other items keep their places (as in PyTorch).
+        shape, dim, whole = [], 0, []
+        for item in items:
+            if item is None:
+                shape.append(1)
+                whole.append(slice(None))
+                continue
+            used = _consumed(item)
+            shape.extend(input._data.shape[dim : dim + used])
+            dim += used
+            whole.append(item)
+        input, items = reshape(input, tuple(shape)), whole
+    items = _expand_masks(input, items)
     shape = input._data.shape
     # As in PyTorch (unlike NumPy), ints select with the slices before the index arrays
     # apply: x[0, :, [3, 2]] is x[0][:, [3, 2]], its arrays' dimensions stay in place.
@@ -224,6 +235,9 @@ def take(input: Tensor, index: Tensor, dim: int) -> Tensor:
             idx = expand(idx, g_flat._data.shape)
             grad = full_like_device(0, shape, g.dtype, g)
             grad._k.scatter_add(grad._data, axis, idx._data, g_flat._data)
+            if needs_grad(g):  # create_graph: the scatter's adjoint
+                record(grad, "IndexBackwardBackward0", (g,),
+                       lambda gg: (take(gg, index, axis),))
             return (grad,)
 
         record(out, "IndexBackward0", (input,), backward)
@@ -259,6 +273,9 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
         def backward(g: Tensor) -> tuple:
             grad = full_like_device(0, shape, g.dtype, g)
             grad._k.scatter_add(grad._data, axis, index._data, g._data)
+            if needs_grad(g):  # create_graph: the scatter's adjoint
+                record(grad, "GatherBackwardBackward0", (g,),
+                       lambda gg: (gather(gg, axis, index),))
             return (grad,)
 
         record(out, "GatherBackward0", (input,), backward)
@@ -272,6 +289,8 @@ def _check_gather_index(op: str, input: Tensor, axis: int, index: Tensor) -> Non
     same_device(op, input, index)
     if index.ndim != input.ndim:
         raise ShapeError(f"{op}: index has {index.ndim} dimensions but input has {input.ndim}")
+    if index._device.type == "meta":
+        return  # shapes only: there are no values to check
     host = index._k.to_numpy(index._data)
     size = input._data.shape[axis]
     if host.size and (host.min() < 0 or host.max() >= size):

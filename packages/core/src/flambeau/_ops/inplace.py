@@ -195,6 +195,9 @@ def copy_(self: Tensor, src: Any) -> Tensor:
 
 def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """In-place :func:`flambeau.clamp`."""
+    for bound in (min, max):  # an int tensor can't hold a float bound, as in PyTorch
+        if bound is not None:
+            _check_result_dtype("clamp", self, bound)
     return apply_(self, ew.clamp, min, max)
 
 

@@ -147,6 +147,9 @@ def _extreme(op: str, input: Tensor, dim: Any, keepdim: bool) -> Any:
 
             record(out, op.capitalize() + "Backward1", (input,), backward, (input, out))
         return out
+    if input.ndim == 0:  # as in PyTorch, a 0-d tensor has a dimension 0 (or -1) of size 1
+        normalize_axis(dim, 1)
+        return _extreme(op, reshape(input, (1,)), 0, False)
     axis = normalize_axis(dim, input.ndim)
     _check_nonempty(op, input, (axis,))
     values = _reduce(op, input, (axis,), keepdim)
@@ -216,6 +219,9 @@ def _amax_amin(op: str, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
 
 
 def _arg(op: str, input: Tensor, dim: int | None, keepdim: bool) -> Tensor:
+    if input.ndim == 0 and dim is not None:  # dimension 0 (or -1) of size 1, as in PyTorch
+        normalize_axis(dim, 1)
+        return _arg(op, reshape(input, (1,)), 0, False)
     axis = None if dim is None else normalize_axis(dim, input.ndim)
     _check_nonempty(op, input, () if axis is None else (axis,))
     data = input._k.arg_reduce(op, input._data, axis, keepdim if axis is not None else False)

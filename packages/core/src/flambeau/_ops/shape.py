@@ -269,6 +269,9 @@ def slice_tensor(input: Tensor, index: tuple) -> Tensor:
         def backward(g: Tensor) -> tuple:
             grad = full_like_device(0, shape, dtype, g)
             grad._k.setitem(grad._data, index, g._data)
+            if STATE.enabled and g.requires_grad:  # create_graph: the scatter's adjoint
+                record(grad, "SliceBackwardBackward0", (g,),
+                       lambda gg: (slice_tensor(gg, index),))
             return (grad,)
 
         record(out, "SliceBackward0", (input,), backward)

@@ -168,17 +168,39 @@ def run_backward(
                 node.backward_fn = None
                 node.saved = ()
             for edge, g in zip(node.next_edges, input_grads):
-                if edge is None or g is None:
+                if edge is None:
                     continue
-                shared = g is grad or sum(1 for other in input_grads if other is g) > 1
-                _add_pending(pending, edge, g, not shared)
+                if g is not None:
+                    shared = g is grad or sum(1 for other in input_grads if other is g) > 1
+                    _add_pending(pending, edge, g, not shared)
                 remaining = counts[edge] - 1
                 counts[edge] = remaining
                 if remaining == 0:
-                    ready.append(edge)
+                    if edge in pending:
+                        ready.append(edge)
+                    else:
+                        ready.extend(_release(edge, counts, pending))
     finally:
         STATE.enabled = previous_mode
     return results if capture is not None else None
+
+
+def _release(node: Any, counts: dict, pending: dict) -> list:
+    """``node`` got no gradient from any path (a backward rule returned None): pass that
+    on, so nodes behind it still run once their other paths have delivered. Returns the
+    nodes that became ready."""
+    ready, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is not Node:
+            continue
+        for edge in current.next_edges:
+            if edge is None:
+                continue
+            counts[edge] -= 1
+            if counts[edge] == 0:
+                (ready if edge in pending else stack).append(edge)
+    return ready
 
 
 def _retain(node: Node, grad: Tensor, owned: bool) -> None:

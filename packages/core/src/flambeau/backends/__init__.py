@@ -43,6 +43,7 @@ from ._protocol import (
     Kernels,
 )
 from ._registry import REGISTRY, PluginError, validate_backend, validate_kernels
+from ._windows import avg_pool_divisors, window_count
 
 
 def register(backend: Any, *, replace: bool = False) -> None:
@@ -105,6 +106,7 @@ __all__ = [
     "Kernels",
     "PluginError",
     "available",
+    "avg_pool_divisors",
     "broadcast_shape",
     "errors",
     "get",
@@ -118,4 +120,5 @@ __all__ = [
     "unregister",
     "validate_backend",
     "validate_kernels",
+    "window_count",
 ]

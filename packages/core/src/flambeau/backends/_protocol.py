@@ -160,20 +160,63 @@ REQUIRED_KERNELS: dict[str, str] = {
 """Every kernel a backend must provide, with its signature and meaning."""
 
 OPTIONAL_KERNELS: dict[str, str] = {
+    # Zero-copy host memory, for backends whose device memory *is* host memory (the cpu
+    # backend). flambeau.load uses them to hand out memory-mapped files without a copy,
+    # flambeau.save to write tensors without one. References: from_numpy / to_numpy.
+    "from_numpy_shared": "from_numpy_shared(host: numpy.ndarray) -> device array using "
+    "host's memory, no copy (writes to one show in the other); host is writable (possibly "
+    "a copy-on-write file mapping), aligned, native byte order, of a DTYPES dtype, and the "
+    "core hands it over: nothing else writes to it",
+    "to_numpy_shared": "to_numpy_shared(x) -> numpy array viewing x's memory, no copy (any "
+    "strides; waits for pending work on x); the core only reads it",
     "softmax": "softmax(x, axis)",
     "log_softmax": "log_softmax(x, axis)",
-    "cross_entropy": "cross_entropy(logits (N, C), target int64 (N,)) -> per-row loss (N,)",
-    "conv2d": "conv2d(x, w, stride, padding, dilation, groups)",
+    "cross_entropy": "cross_entropy(logits (N, C), target int64 (N,) in [0, C)) -> per-row "
+    "loss (N,): logsumexp(logits[n]) - logits[n, target[n]]. Reference: "
+    "flambeau.nn._loss.cross_entropy_reference",
+    # Convolution and pooling take NCHW arrays of one float dtype; kernel, stride, padding
+    # and dilation are (h, w) pairs of ints (padding: on both sides); window o of an axis
+    # reads o*stride - padding + i*dilation, and window counts follow
+    # flambeau.backends.window_count. The references are in flambeau.nn._conv.
+    "conv2d": "conv2d(x, w, stride, padding, dilation, groups) -> y: PyTorch's conv2d "
+    "(cross-correlation, zero padding, no bias) of x (N, C, H, W) with w "
+    "(O, C // groups, kh, kw); y (N, O, Ho, Wo)",
     "conv2d_grad_input": "conv2d_grad_input(grad, w, x_shape, stride, padding, dilation, "
-    "groups)",
+    "groups) -> dx of shape x_shape: the gradient of conv2d's x given grad (N, O, Ho, Wo), "
+    "whose windows are the first Ho x Wo over x_shape padded (x positions no window reads "
+    "get 0); it is also conv_transpose2d",
     "conv2d_grad_weight": "conv2d_grad_weight(grad, x, w_shape, stride, padding, dilation, "
-    "groups)",
-    "max_pool2d": "max_pool2d(x, kernel, stride, padding) -> (values, argmax indices)",
-    "avg_pool2d": "avg_pool2d(x, kernel, stride, padding)",
-    "layer_norm": "layer_norm(x, weight, bias, axes, eps)",
-    "batch_norm": "batch_norm(x, weight, bias, mean, var, eps)",
-    "sgd_step": "sgd_step(params, grads, bufs, lr, momentum, weight_decay, nesterov)",
-    "adam_step": "adam_step(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay)",
+    "groups) -> dw of shape w_shape: the gradient of conv2d's w (windows as above)",
+    "max_pool2d": "max_pool2d(x, kernel, stride, padding, dilation, ceil_mode) -> (y, "
+    "indices): window maxima over x padded with -inf (a NaN wins, else the first maximum "
+    "in row-major window order); indices int64 like y, flat positions h * W + w in x",
+    "max_pool2d_grad": "max_pool2d_grad(grad, indices, x_shape, kernel, stride, padding, "
+    "dilation, ceil_mode) -> dx of shape x_shape: grad summed into the positions indices "
+    "(from max_pool2d with the same arguments) name",
+    "avg_pool2d": "avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, "
+    "divisor_override) -> y: window sums over x zero-padded, divided by divisor_override "
+    "(an int) or else by flambeau.backends.avg_pool_divisors",
+    "avg_pool2d_grad": "avg_pool2d_grad(grad, x_shape, kernel, stride, padding, ceil_mode, "
+    "count_include_pad, divisor_override) -> dx of shape x_shape, avg_pool2d's gradient",
+    # Normalisation takes float arrays of one dtype; weight, bias, mean and var are None or
+    # arrays that broadcast against x; axes are normalised and sorted. The references are
+    # flambeau.nn._norm.layer_norm_reference and batch_norm_reference.
+    "layer_norm": "layer_norm(x, weight, bias, axes, eps) -> (y, mean, var): mean and "
+    "biased variance of x over axes (kept as size-1 dimensions) and y = (x - mean) / "
+    "sqrt(var + eps) * weight + bias (either may be None); layer, group and training-mode "
+    "batch norm use it",
+    "batch_norm": "batch_norm(x, weight, bias, mean, var, eps) -> y = (x - mean) / "
+    "sqrt(var + eps) * weight + bias with the given statistics (eval-mode batch norm)",
+    # Fused optimizer steps update lists of same-device arrays in place (params, buffers;
+    # grads are read only); scalars are keyword arguments. The references are
+    # flambeau.optim.sgd.sgd_step and flambeau.optim.adam.adam_step.
+    "sgd_step": "sgd_step(params, grads, bufs, *, lr, momentum, dampening, weight_decay, "
+    "nesterov, maximize): g = ±grad + weight_decay*p; with bufs (None if no momentum) "
+    "buf = momentum*buf + (1-dampening)*g, g = g + momentum*buf if nesterov else buf; "
+    "p -= lr*g",
+    "adam_step": "adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step, "
+    "lr, beta1, beta2, eps, weight_decay, decoupled, maximize): Adam/AdamW at step number "
+    "step (>= 1, shared by the call); max_exp_avg_sqs is None unless AMSGrad",
 }
 """Fused kernels a backend *may* provide. The core composes each one from required
 kernels when a backend lacks it, and that composition is the reference the

@@ -9,6 +9,25 @@ from .._ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from .._ops.shape import pad
 from .._tensor import Tensor
 from ..errors import ShapeError
+from ._conv import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv_transpose2d,
+    max_pool2d,
+)
+from ._loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from ._norm import batch_norm, embedding, group_norm, layer_norm
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -65,6 +84,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return ew.cast(ew.eq(tensor.unsqueeze(-1), classes), tensor.dtype)
 
 
-__all__ = ["dropout", "gelu", "leaky_relu", "linear", "log_softmax", "one_hot", "pad", "relu",
-           "sigmoid", "silu", "softmax", "tanh"]
-
+__all__ = ["batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "cross_entropy", "dropout", "embedding", "gelu", "group_norm", "huber_loss",
+           "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "mse_loss",
+           "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
+           "tanh"]
+__all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "conv_transpose2d",
+            "max_pool2d"]

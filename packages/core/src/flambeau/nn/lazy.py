@@ -16,7 +16,7 @@ from .parameter import Parameter
 
 class _LazyAlias(type):
     """Metaclass of the lazy names: calling builds the real layer; isinstance checks it
-    is that layer with parameters still uninitialised."""
+    is that layer with parameters (or lazy buffers) still uninitialised."""
 
     _build: Callable[..., Any]
     _layer: type
@@ -27,7 +27,7 @@ class _LazyAlias(type):
     def __instancecheck__(cls, instance: Any) -> bool:
         return isinstance(instance, cls._layer) and any(
             isinstance(p, Parameter) and p.is_uninitialized()
-            for p in instance._parameters.values()
+            for table in (instance._parameters, instance._buffers) for p in table.values()
         )
 
 

@@ -328,7 +328,8 @@ class Module:
                     target.materialize(tuple(value.shape), device=None, dtype=value.dtype)
                 copy_(target, value)
         for module in self.modules():
-            if any(id(p) in materialized for p in module._parameters.values()):
+            if any(id(p) in materialized for table in (module._parameters, module._buffers)
+                   for p in table.values()):  # lazy buffers too (LazyBatchNorm's statistics)
                 module._lazy_loaded()
         return IncompatibleKeys(missing, unexpected)
 

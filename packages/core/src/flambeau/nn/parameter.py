@@ -173,6 +173,14 @@ def UninitializedParameter(requires_grad: bool = True) -> Parameter:
     return Parameter(None, requires_grad)
 
 
+def UninitializedBuffer() -> Parameter:
+    """A lazy buffer (e.g. a lazy batch norm's running statistics): an uninitialised
+    ``Parameter(requires_grad=False)`` registered with ``register_buffer``. Being a lazy
+    parameter, it follows ``to()``, takes its shape from ``load_state_dict`` and is
+    materialised by its layer like a lazy weight; it is never among ``parameters()``."""
+    return Parameter(None, requires_grad=False)
+
+
 def is_lazy(value: Any) -> bool:
     """True for an uninitialised parameter."""
     return isinstance(value, Parameter) and value._lazy is not None

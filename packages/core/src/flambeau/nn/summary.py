@@ -53,9 +53,16 @@ class ModelSummary:
 
 
 def _shape_text(shape: Any) -> str:
+    """``[2, 3]`` for one shape; ``[2, 3], ([1, 2], [1, 2])`` for nested outputs."""
     if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple):
-        return ", ".join(str(list(s)) for s in shape)
+        return ", ".join(_nested_text(s) for s in shape)
     return str(list(shape or ()))
+
+
+def _nested_text(shape: tuple) -> str:
+    if shape and isinstance(shape[0], tuple):
+        return "(" + ", ".join(_nested_text(s) for s in shape) + ")"
+    return str(list(shape))
 
 
 def _output_shape(out: Any) -> tuple:

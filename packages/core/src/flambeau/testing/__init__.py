@@ -12,16 +12,23 @@ or inside your own pytest suite, on every available device (or the ones named wi
     pytest_plugins = ["flambeau.testing.plugin"]
     # test_conformance.py
     from flambeau.testing.kernel_checks import *  # noqa: F403
+    from flambeau.testing.op_checks import *  # noqa: F403
+    from flambeau.testing.fused_checks import *  # noqa: F403
 
-The kit needs pytest (``pip install "flambeau[testing]"``). Its helpers (:func:`assert_close`,
+``kernel_checks`` calls each kernel directly; ``op_checks`` checks the tensor operations
+built on them (values, dtypes and gradients); ``fused_checks`` compares the optional fused
+kernels a device has with the core's compositions. The kit needs pytest
+(``pip install "flambeau[testing]"``). Its helpers (:func:`check_op`, :func:`assert_close`,
 :func:`tolerance`) are importable for backends' own tests.
 """
 
 from __future__ import annotations
 
 from ._compare import assert_close, tolerance
+from ._opcheck import check_op
 
 #: The modules of checks the kit runs, in order.
-CHECK_MODULES = ("flambeau.testing.kernel_checks",)
+CHECK_MODULES = ("flambeau.testing.kernel_checks", "flambeau.testing.op_checks",
+                 "flambeau.testing.fused_checks")
 
-__all__ = ["CHECK_MODULES", "assert_close", "tolerance"]
+__all__ = ["CHECK_MODULES", "assert_close", "check_op", "tolerance"]

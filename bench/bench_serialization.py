@@ -1,0 +1,153 @@
+"""Saving and loading a 512 MB state dict (8 float32 tensors of 64 MB): flambeau vs
+torch.save / torch.load(weights_only=True) vs safetensors.numpy, in paired rounds, and
+the peak RSS of each load measured in a fresh subprocess.
+
+flambeau's save is atomic and durable (temporary file, fsync, rename, fsync of the
+folder); torch.save and safetensors write in place without fsync. A mmap load returns
+without reading the data, so "load + read" (sum every tensor) is reported beside it.
+Files go to a temporary folder under /tmp (or $TMPDIR), deleted at the end.
+
+Run: python bench/bench_serialization.py   [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import _harness  # first: pins BLAS/torch threads before they load
+import numpy as np
+
+import flambeau
+
+TENSORS = 8
+SHAPE = (4096, 4096)  # 64 MB of float32 each, 512 MB in all
+LARGEST_MB = 64
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {f"layer{i}.weight": rng.standard_normal(SHAPE, dtype=np.float32)
+            for i in range(TENSORS)}
+
+
+def _fsynced(save, obj, path: str) -> None:
+    """``save`` and then fsync the file: what durability costs torch.save."""
+    save(obj, path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_all(tensors) -> float:
+    return float(sum(float(t.sum()) for t in tensors))
+
+
+def _loaders(folder: str, torch, safetensors_numpy) -> dict:
+    fl, pt, st = (os.path.join(folder, name) for name in ("flambeau", "torch.pt", "st"))
+    out = {
+        "flambeau load (mmap)": lambda: flambeau.load(fl),
+        "flambeau load (pread)": lambda: flambeau.load(fl, mmap=False),
+        "flambeau load (mmap) + read": lambda: _read_all(flambeau.load(fl).values()),
+    }
+    if torch is not None:
+        out["torch.load"] = lambda: torch.load(pt, weights_only=True)
+        out["torch.load + read"] = lambda: _read_all(torch.load(pt, weights_only=True)
+                                                     .values())
+        out["torch.load(mmap=True)"] = lambda: torch.load(pt, weights_only=True, mmap=True)
+    if safetensors_numpy is not None:
+        out["safetensors.numpy load"] = lambda: safetensors_numpy.load_file(st)
+    return out
+
+
+def main(repeats: int) -> None:
+    torch = _harness.torch_or_none()
+    try:
+        import safetensors.numpy as safetensors_numpy
+    except ImportError:
+        safetensors_numpy = None
+    arrays = _arrays()
+    state = {name: flambeau.from_numpy(a) for name, a in arrays.items()}
+    folder = tempfile.mkdtemp(prefix="flambeau-bench-")
+    try:
+        saves = {"flambeau.save": lambda: flambeau.save(state, os.path.join(folder, "flambeau"))}
+        if torch is not None:
+            torch_state = {name: torch.from_numpy(a) for name, a in arrays.items()}
+            saves["torch.save"] = lambda: torch.save(torch_state, os.path.join(folder, "torch.pt"))
+            saves["torch.save + fsync"] = lambda: _fsynced(
+                torch.save, torch_state, os.path.join(folder, "torch-synced.pt"))
+        if safetensors_numpy is not None:
+            saves["safetensors.numpy save_file"] = lambda: safetensors_numpy.save_file(
+                arrays, os.path.join(folder, "st"))
+        baseline = "torch.save" if torch is not None else "flambeau.save"
+        _harness.report(f"save {TENSORS} x {SHAPE} float32 (512 MB), per call",
+                        _harness.paired(saves, 1, repeats), baseline, unit="ms")
+        loads = _loaders(folder, torch, safetensors_numpy)
+        baseline = "torch.load" if torch is not None else "flambeau load (pread)"
+        _harness.report("load it back (file in the page cache), per call",
+                        _harness.paired(loads, 1, repeats), baseline, unit="ms")
+        print(f"\npeak RSS of a load in a fresh process (target for the flambeau mmap load: "
+              f"1.2 x {LARGEST_MB} MB + 100 MB = {1.2 * LARGEST_MB + 100:.0f} MB)")
+        print(f"  {'candidate':<32}{'peak MB':>10}{'before load':>14}{'added':>10}")
+        for name in loads:
+            if name.startswith("safetensors") and safetensors_numpy is None:
+                continue
+            peak, base = _peak_rss(name, folder)
+            print(f"  {name:<32}{peak:>10.0f}{base:>14.0f}{peak - base:>10.0f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _peak_rss(name: str, folder: str) -> tuple[float, float]:
+    """(peak RSS in MB of a fresh process that loads with ``name``, its peak before)."""
+    done = subprocess.run([sys.executable, __file__, "--rss-child", name, folder],
+                          capture_output=True, text=True, check=True)
+    peak, base = done.stdout.split()
+    return float(peak), float(base)
+
+
+def _high_water_mb() -> float:
+    """Peak RSS of this process so far: VmHWM (Linux; a fresh count after exec, unlike
+    ru_maxrss, which a child inherits from its forking parent), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def _rss_child(name: str, folder: str) -> None:
+    torch = _harness.torch_or_none()
+    try:
+        import safetensors.numpy as safetensors_numpy
+    except ImportError:
+        safetensors_numpy = None
+    loader = _loaders(folder, torch, safetensors_numpy)[name]
+    base = _high_water_mb()
+    result = loader()
+    peak = _high_water_mb()
+    del result
+    print(peak, base)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rss-child", nargs=2, metavar=("NAME", "FOLDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        _rss_child(*args.rss_child)
+    else:
+        main(args.repeats)

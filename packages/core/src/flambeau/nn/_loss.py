@@ -1,0 +1,411 @@
+"""Loss functions (PyTorch's names, arguments and reductions), composed from tensor ops.
+
+Every loss takes ``reduction``: ``"mean"`` (the default), ``"sum"`` or ``"none"`` (the
+per-element losses). Class-index cross entropy without label smoothing uses the
+backend's optional fused ``cross_entropy`` kernel where there is one (reference:
+:func:`cross_entropy_reference`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .._ops import elementwise as ew
+from .._ops import reduction as red
+from .._ops._common import STATE, _wrap, arange_like, cast, needs_grad, record, same_device
+from .._ops.indexing import gather, take
+from .._ops.shape import movedim, reshape, squeeze_axes, unsqueeze
+from .._tensor import Tensor
+from ..errors import DTypeError, FlambeauIndexError, ShapeError
+from ._norm import has_values, int_range
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return red.mean(loss)
+    if reduction == "sum":
+        return red.sum(loss)
+    return loss
+
+
+def _pointwise_target(op: str, input: Tensor, target: Any, reduction: str) -> Tensor:
+    """Check ``reduction`` and ``target``; warn, as PyTorch does, when shapes differ."""
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"{op}: using a target size ({list(target.shape)}) that is different "
+                      f"from the input size ({list(input.shape)}); they will be broadcast, "
+                      "which is likely not what you want", UserWarning, stacklevel=3)
+    return target
+
+
+# --- regression -------------------------------------------------------------------------
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Squared error ``(input - target) ** 2``.
+
+    >>> import flambeau
+    >>> mse_loss(flambeau.tensor([1.0, 2.0]), flambeau.tensor([1.0, 4.0])).item()
+    2.0
+    """
+    target = _pointwise_target("mse_loss", input, target, reduction)
+    diff = ew.sub(input, target)
+    return _reduce(ew.mul(diff, diff), reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Absolute error ``|input - target|`` (gradient 0 where they are equal).
+
+    >>> import flambeau
+    >>> l1_loss(flambeau.tensor([1.0, 2.0]), flambeau.tensor([1.0, 4.0])).item()
+    1.0
+    """
+    target = _pointwise_target("l1_loss", input, target, reduction)
+    return _reduce(ew.abs(ew.sub(input, target)), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+               delta: float = 1.0) -> Tensor:
+    """``0.5 * d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``, for
+    ``d = input - target``.
+
+    >>> import flambeau
+    >>> huber_loss(flambeau.tensor([0.5, 3.0]), flambeau.zeros(2), "none").tolist()
+    [0.125, 2.5]
+    """
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    target = _pointwise_target("huber_loss", input, target, reduction)
+    diff = ew.sub(input, target)
+    size = ew.abs(diff)
+    quadratic = ew.mul(ew.mul(diff, diff), 0.5)
+    linear = ew.mul(ew.sub(size, 0.5 * delta), delta)
+    return _reduce(ew.where(ew.lt(size, delta), quadratic, linear), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """``0.5 * d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta``
+    (``huber_loss / beta``; plain L1 for ``beta=0``)."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return ew.div(huber_loss(input, target, reduction, beta), beta)
+
+
+# --- classification ---------------------------------------------------------------------
+
+
+def _class_targets(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """Check class-index targets for an ``(N, C, d1, ...)`` or ``(C,)`` input; returns
+    (input, int64 target), both with a batch dimension, and whether one was added."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: expected an input of shape (C,), (N, C) or (N, C, d1, ...), "
+                         "got a 0-d tensor")
+    if target.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: expected class indices of an integer dtype, got a target of "
+                         f"dtype {target.dtype} and shape {list(target.shape)}; class "
+                         "probabilities need a float target of the input's shape")
+    same_device(op, input, target)
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = unsqueeze(input, 0), unsqueeze(target, 0)
+    expected = (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != expected:
+        shape = list(input.shape[1:]) if unbatched else list(input.shape)
+        want = [] if unbatched else list(expected)
+        raise ShapeError(f"{op}: expected a target of shape {want} for an input of shape "
+                         f"{shape}, got {list(target.shape[1:] if unbatched else target.shape)}")
+    return input, cast(target, np.dtype(np.int64)), unbatched
+
+
+def _class_weights(op: str, input: Tensor, target: Tensor, weight: Tensor | None,
+                   ignore_index: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-element class weights (0 where ignored), the ignore mask and the targets with
+    ignored entries set to 0; checks the weight's shape and the targets' range."""
+    classes = input.shape[1]
+    if weight is not None:
+        same_device(op, input, weight)
+        if tuple(weight.shape) != (classes,):
+            raise ShapeError(f"{op}: weight must have shape [{classes}] (one per class of "
+                             f"the input of shape {list(input.shape)}), got "
+                             f"{list(weight.shape)}")
+    ignored = ew.eq(target, ignore_index)
+    safe = ew.where(ignored, 0, target)
+    extent = int_range(safe)
+    if extent is not None:
+        lo, hi = extent
+        if lo < 0 or hi >= classes:
+            raise FlambeauIndexError(
+                f"{op}: target {lo if lo < 0 else hi} is out of bounds for {classes} classes; "
+                f"class indices must be in [0, {classes}) or equal ignore_index="
+                f"{ignore_index}")
+    if weight is None:
+        w = cast(ew.logical_not(ignored), input.dtype)
+    else:
+        w = ew.where(ignored, 0.0, take(cast(weight, input.dtype), safe, 0))
+    return w, ignored, safe
+
+
+def _picked(op: str, logp: Tensor, target: Tensor, weight: Tensor | None,
+            ignore_index: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-element ``-weight[t] * logp[t]`` (0 where ignored), the per-element weights
+    and the ignore mask."""
+    w, ignored, safe = _class_weights(op, logp, target, weight, ignore_index)
+    picked = squeeze_axes(gather(logp, 1, unsqueeze(safe, 1)), (1,))
+    loss = ew.where(ignored, 0.0, ew.neg(ew.mul(picked, w)))
+    return loss, w, ignored
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log likelihood: ``-weight[t] * input[n, t]`` for class-index targets ``t``
+    and log-probabilities ``input`` of shape ``(N, C, d1, ...)`` (or ``(C,)``).
+
+    ``"mean"`` divides by the summed weights of the targets not equal to ``ignore_index``.
+
+    >>> import flambeau
+    >>> logp = flambeau.tensor([[-1.0, -2.0], [-3.0, -4.0]])
+    >>> nll_loss(logp, flambeau.tensor([1, 0]), reduction="none").tolist()
+    [2.0, 3.0]
+    """
+    _check_reduction(reduction)
+    input, target, unbatched = _class_targets("nll_loss", input, target)
+    loss, w, _ = _picked("nll_loss", input, target, weight, ignore_index)
+    return _finish(loss, w, reduction, unbatched)
+
+
+def _finish(loss: Tensor, w: Tensor, reduction: str, unbatched: bool) -> Tensor:
+    if reduction == "mean":
+        return ew.div(red.sum(loss), red.sum(w))
+    if reduction == "sum":
+        return red.sum(loss)
+    return squeeze_axes(loss, (0,)) if unbatched else loss
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy of logits ``input`` of shape ``(N, C, d1, ...)`` (or ``(C,)``).
+
+    ``target`` holds class indices (shape ``(N, d1, ...)``, integers; ``ignore_index``
+    entries count for nothing) or class probabilities (a float tensor of the input's
+    shape). ``weight`` rescales each class; ``label_smoothing`` mixes the target with
+    the uniform distribution, as in PyTorch.
+
+    >>> import flambeau
+    >>> logits = flambeau.tensor([[0.0, 0.0], [0.0, 0.0]])
+    >>> round(cross_entropy(logits, flambeau.tensor([0, 1])).item(), 4)
+    0.6931
+    """
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    if not isinstance(target, Tensor):
+        raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
+    if input.dtype.kind != "f":
+        raise DTypeError(f"cross_entropy: expected float logits, got dtype {input.dtype}")
+    if input.ndim >= 1 and tuple(target.shape) == tuple(input.shape):
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    input, target, unbatched = _class_targets("cross_entropy", input, target)
+    kernel = getattr(input._k, "cross_entropy", None)
+    if label_smoothing == 0 and kernel is not None:
+        w, ignored, safe = _class_weights("cross_entropy", input, target, weight, ignore_index)
+        rows = _fused_cross_entropy(kernel, input, safe)
+        return _finish(ew.where(ignored, 0.0, ew.mul(rows, w)), w, reduction, unbatched)
+    logp = _log_softmax(input, 1)
+    loss, w, ignored = _picked("cross_entropy", logp, target, weight, ignore_index)
+    if label_smoothing == 0:
+        return _finish(loss, w, reduction, unbatched)
+    classes = input.shape[1]
+    smooth = _class_sum(logp, weight)
+    smooth = ew.where(ignored, 0.0, ew.neg(smooth))
+    if reduction == "mean":
+        total = red.sum(w)
+        loss, smooth = ew.div(red.sum(loss), total), ew.div(red.sum(smooth), total)
+    elif reduction == "sum":
+        loss, smooth = red.sum(loss), red.sum(smooth)
+    elif unbatched:
+        loss, smooth = squeeze_axes(loss, (0,)), squeeze_axes(smooth, (0,))
+    return ew.add(ew.mul(loss, 1.0 - label_smoothing),
+                  ew.mul(smooth, label_smoothing / classes))
+
+
+def cross_entropy_reference(logits: Tensor, target: Tensor) -> Tensor:
+    """Per-row ``logsumexp(logits[n]) - logits[n, target[n]]`` for logits (N, C) and int64
+    targets (N,) in [0, C), as a composition (the reference for the fused
+    ``cross_entropy`` kernel)."""
+    picked = squeeze_axes(gather(logits, 1, unsqueeze(target, 1)), (1,))
+    return ew.sub(red.logsumexp(logits, 1), picked)
+
+
+def _fused_cross_entropy(kernel: Any, input: Tensor, target: Tensor) -> Tensor:
+    """:func:`cross_entropy_reference` by the backend's kernel, for (N, C, d1, ...) logits
+    and in-range targets (N, d1, ...); the gradient is ``g * (softmax - one_hot)``."""
+    classes = input.shape[1]
+    logits = reshape(movedim(input, 1, -1), (-1, classes)) if input.ndim > 2 else input
+    flat = reshape(target, (-1,))
+    rows = _wrap(kernel(logits._data, flat._data), input._device, input._k)
+    if needs_grad(logits):
+
+        def backward(g: Tensor) -> tuple:
+            softmax = ew.exp(_log_softmax(logits, 1))
+            one_hot = cast(ew.eq(unsqueeze(flat, 1), arange_like(classes, logits)), g.dtype)
+            return (ew.mul(unsqueeze(g, 1), ew.sub(softmax, one_hot)),)
+
+        record(rows, "CrossEntropyBackward0", (logits,), backward, (logits,))
+    return reshape(rows, tuple(target.shape))
+
+
+def _log_softmax(input: Tensor, dim: int) -> Tensor:
+    """``input - logsumexp(input, dim)``."""
+    return ew.sub(input, red.logsumexp(input, dim, keepdim=True))
+
+
+def _class_sum(x: Tensor, weight: Tensor | None) -> Tensor:
+    """``sum(x * weight, dim=1)`` with ``weight`` (C,) broadcast along dimension 1."""
+    if weight is not None:
+        x = ew.mul(x, reshape(cast(weight, x.dtype), (1, -1) + (1,) * (x.ndim - 2)))
+    return red.sum(x, 1)
+
+
+def _soft_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None,
+                        reduction: str, label_smoothing: float) -> Tensor:
+    if target.dtype.kind != "f":
+        raise DTypeError(f"cross_entropy: a target of the input's shape "
+                         f"{list(input.shape)} holds class probabilities and must be float, "
+                         f"got dtype {target.dtype}")
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = unsqueeze(input, 0), unsqueeze(target, 0)
+    classes = input.shape[1]
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise ShapeError(f"cross_entropy: weight must have shape [{classes}], got "
+                         f"{list(weight.shape)}")
+    if label_smoothing > 0:
+        target = ew.add(ew.mul(target, 1.0 - label_smoothing), label_smoothing / classes)
+    loss = ew.neg(_class_sum(ew.mul(_log_softmax(input, 1), target), weight))
+    if reduction == "mean":
+        return red.mean(loss)  # over the N * d1 * ... samples, whatever the weights
+    if reduction == "sum":
+        return red.sum(loss)
+    return squeeze_axes(loss, (0,)) if unbatched else loss
+
+
+# --- binary -----------------------------------------------------------------------------
+
+
+def _binary_target(op: str, input: Tensor, target: Any) -> None:
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"{op}: the target size {list(target.shape)} must be the same as the "
+                         f"input size {list(input.shape)}")
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """``-weight * (t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x`` in [0, 1];
+    the logs are clamped at -100 as in PyTorch, so the loss stays finite.
+
+    >>> import flambeau
+    >>> round(binary_cross_entropy(flambeau.tensor([0.5]), flambeau.tensor([1.0])).item(), 4)
+    0.6931
+    """
+    _check_reduction(reduction)
+    _binary_target("binary_cross_entropy", input, target)
+    if input.dtype.kind != "f":
+        raise DTypeError(f"binary_cross_entropy: expected float probabilities, got dtype "
+                         f"{input.dtype}")
+    target = cast(target, input.dtype)
+    outside = ew.logical_or(ew.lt(input, 0), ew.gt(input, 1))
+    if input.numel() and has_values(input) and red.any(outside).item():
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
+                         "and 1 (pass logits to binary_cross_entropy_with_logits instead)")
+    loss = _bce(input, target)
+    if weight is not None:
+        loss = ew.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+_BCE_EPS = 1e-12
+
+
+def _bce(x: Tensor, t: Tensor) -> Tensor:
+    # A primitive for numerics: through the clamped logs the composition's gradient is
+    # 0/0 at x = 0 or 1; PyTorch's is (x - t) / max(x * (1 - x), 1e-12).
+    previous, STATE.enabled = STATE.enabled, False
+    try:
+        log_x, log_1mx = _clamped_logs(x)
+        out = ew.neg(ew.add(ew.mul(t, log_x), ew.mul(ew.rsub(t, 1.0), log_1mx)))
+    finally:
+        STATE.enabled = previous
+    if STATE.enabled and (x.requires_grad or t.requires_grad):
+
+        def backward(g: Tensor) -> tuple:
+            grad_x = grad_t = None
+            if x.requires_grad:
+                denominator = ew.clamp(ew.mul(x, ew.rsub(x, 1.0)), min=_BCE_EPS)
+                grad_x = ew.div(ew.mul(g, ew.sub(x, t)), denominator)
+            if t.requires_grad:
+                lx, l1mx = _clamped_logs(x)
+                grad_t = ew.mul(g, ew.sub(l1mx, lx))
+            return grad_x, grad_t
+
+        record(out, "BinaryCrossEntropyBackward0", (x, t), backward, (x, t))
+    return out
+
+
+def _clamped_logs(x: Tensor) -> tuple[Tensor, Tensor]:
+    return (ew.clamp(ew.log(x), min=-100.0), ew.clamp(ew.log(ew.rsub(x, 1.0)), min=-100.0))
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """``binary_cross_entropy(sigmoid(input), target)`` computed stably from logits:
+    ``(1 - t) * x + (1 + (pos_weight - 1) * t) * log(1 + exp(-x))``.
+
+    ``pos_weight`` weighs the positive term (one value per class, broadcast along the
+    last dimension).
+
+    >>> import flambeau
+    >>> x = flambeau.tensor([0.0, 100.0])
+    >>> binary_cross_entropy_with_logits(x, flambeau.tensor([1.0, 0.0]), reduction="none")
+    tensor([  0.6931, 100.0000])
+    """
+    _check_reduction(reduction)
+    _binary_target("binary_cross_entropy_with_logits", input, target)
+    if input.dtype.kind != "f":
+        raise DTypeError(f"binary_cross_entropy_with_logits: expected float logits, got "
+                         f"dtype {input.dtype}")
+    target = cast(target, input.dtype)
+    # log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|)): exp never overflows.
+    softplus_neg = ew.add(ew.maximum(ew.neg(input), 0.0),
+                          ew.log1p(ew.exp(ew.neg(ew.abs(input)))))
+    if pos_weight is not None:
+        softplus_neg = ew.mul(softplus_neg, ew.add(ew.mul(ew.sub(pos_weight, 1.0), target), 1.0))
+    loss = ew.add(ew.mul(ew.rsub(target, 1.0), input), softplus_neg)
+    if weight is not None:
+        loss = ew.mul(loss, weight)
+    return _reduce(loss, reduction)
+
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+           "huber_loss", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"]

@@ -1,0 +1,147 @@
+"""Adam and AdamW (Kingma & Ba; Loshchilov & Hutter), with AMSGrad.
+
+:func:`adam_step` is the reference composition of the optional fused kernel
+``adam_step`` (see :data:`flambeau.backends.OPTIONAL_KERNELS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._ops import elementwise as ew
+from .._ops.inplace import binary_
+from .._tensor import Tensor
+from .optimizer import Optimizer, partition_by_device, zeros_like_param
+
+
+class Adam(Optimizer):
+    """Adam, with PyTorch's formulas and options.
+
+    Per parameter at step ``t``, with ``g`` its gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p       (or p = p * (1 - lr * weight_decay) if decoupled)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)          (amsgrad; used instead of v below)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq``).
+
+    >>> from flambeau import nn, optim
+    >>> opt = optim.Adam(nn.Linear(3, 1).parameters(), lr=1e-3, betas=(0.9, 0.999))
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        if group["lr"] < 0.0:
+            raise ValueError(f"Invalid learning rate: {group['lr']} (must be >= 0)")
+        if group["eps"] < 0.0:
+            raise ValueError(f"Invalid epsilon value: {group['eps']} (must be >= 0)")
+        betas = group["betas"]
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta} (must be in "
+                                 "[0, 1))")
+        if group["weight_decay"] < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']} "
+                             "(must be >= 0)")
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        amsgrad = bool(group["amsgrad"])
+        by_step: dict[int, list[Tensor]] = {}
+        for param in self._params_with_grad(group):
+            state = self.state[param]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = zeros_like_param(param)
+                state["exp_avg_sq"] = zeros_like_param(param)
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = zeros_like_param(param)
+            state["step"] += 1
+            by_step.setdefault(state["step"], []).append(param)
+        beta1, beta2 = group["betas"]
+        options = {"lr": float(group["lr"]), "beta1": float(beta1), "beta2": float(beta2),
+                   "eps": float(group["eps"]), "weight_decay": float(group["weight_decay"]),
+                   "decoupled": bool(group["decoupled_weight_decay"]),
+                   "maximize": bool(group["maximize"])}
+        for step, params in by_step.items():
+            for chunk in partition_by_device(params):
+                states = [self.state[p] for p in chunk]
+                buffers = [[s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                           [s["max_exp_avg_sq"] for s in states] if amsgrad else None]
+                _run(chunk, buffers, step=step, **options)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p = p * (1 - lr * weight_decay)`` before the
+    Adam update, instead of adding ``weight_decay * p`` to the gradient.
+
+    >>> from flambeau import nn, optim
+    >>> opt = optim.AdamW(nn.Linear(3, 1).parameters(), lr=1e-3, weight_decay=1e-2)
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+
+def _run(params: list[Tensor], buffers: list[Any], **options: Any) -> None:
+    """The fused kernel of the parameters' backend if it has one, else the composition."""
+    exp_avgs, exp_avg_sqs, max_exp_avg_sqs = buffers
+    fused = getattr(params[0]._k, "adam_step", None)
+    if fused is None:
+        adam_step(params, [p.grad for p in params], exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                  **options)
+        return
+    fused([p._data for p in params], [p.grad._data for p in params],
+          [m._data for m in exp_avgs], [v._data for v in exp_avg_sqs],
+          None if max_exp_avg_sqs is None else [v._data for v in max_exp_avg_sqs], **options)
+    for t in params + exp_avgs + exp_avg_sqs + (max_exp_avg_sqs or []):
+        t._version[0] += 1
+
+
+def adam_step(params: Sequence[Tensor], grads: Sequence[Tensor], exp_avgs: Sequence[Tensor],
+              exp_avg_sqs: Sequence[Tensor], max_exp_avg_sqs: Sequence[Tensor] | None, *,
+              step: int, lr: float, beta1: float, beta2: float, eps: float,
+              weight_decay: float, decoupled: bool, maximize: bool) -> None:
+    """One Adam update in place: the reference composition of the fused kernel
+    ``adam_step``. Call under ``no_grad``.
+
+    ``step`` is the step number (1 on the first update) of every parameter given;
+    ``max_exp_avg_sqs`` is ``None`` unless AMSGrad; ``grads`` are only read.
+    """
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    for i, param in enumerate(params):
+        grad = grads[i]
+        if maximize:
+            grad = -grad
+        if weight_decay != 0:
+            if decoupled:
+                param.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad.add(param, alpha=weight_decay)
+        exp_avg, exp_avg_sq = exp_avgs[i], exp_avg_sqs[i]
+        # m + (1 - beta1) * (g - m): PyTorch's lerp_, the same rounding.
+        exp_avg.add_(ew.sub(grad, exp_avg), alpha=1 - beta1)
+        exp_avg_sq.mul_(beta2).add_(ew.mul(grad, grad), alpha=1 - beta2)
+        second = exp_avg_sq
+        if max_exp_avg_sqs is not None:
+            second = binary_("maximum", max_exp_avg_sqs[i], exp_avg_sq)
+        denom = ew.add(ew.div(ew.sqrt(second), bias_correction2_sqrt), eps)
+        param.add_(ew.div(exp_avg, denom), alpha=-step_size)

@@ -1,0 +1,193 @@
+"""Checks of the optional fused kernels a device has, against the core's compositions.
+
+For each fused kernel of :data:`~flambeau.backends.OPTIONAL_KERNELS` covered here
+(convolution and pooling), a check calls the device's kernel directly and compares its
+result with the reference composition the core runs when a backend lacks the kernel,
+computed on the same device from required kernels only. A device without a kernel skips
+its checks: the composition is then what runs, and ``op_checks`` covers it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import flambeau
+from flambeau._device import kernels_for
+from flambeau.nn import _conv
+
+from ._compare import assert_close
+from .kernel_checks import _require
+
+FLOATS = ("float32", "float64")
+
+# (x shape, w shape, stride, padding, dilation, groups)
+CONV_CASES = {
+    "plain": ((2, 3, 7, 6), (4, 3, 3, 3), (1, 1), (0, 0), (1, 1), 1),
+    "padded": ((2, 3, 7, 6), (4, 3, 3, 2), (1, 1), (2, 1), (1, 1), 1),
+    "strided": ((2, 3, 9, 8), (4, 3, 3, 3), (2, 3), (1, 0), (1, 1), 1),
+    "dilated": ((1, 2, 9, 9), (3, 2, 3, 2), (1, 1), (1, 2), (2, 3), 1),
+    "groups": ((2, 4, 6, 7), (6, 2, 2, 3), (2, 1), (1, 1), (1, 2), 2),
+    "depthwise": ((2, 3, 5, 5), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1), 3),
+    "1x1": ((3, 5, 4, 4), (2, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1),
+    "floor": ((2, 2, 8, 7), (3, 2, 3, 3), (3, 2), (0, 0), (1, 1), 1),
+}
+
+# (x shape, kernel, stride, padding, dilation, ceil_mode)
+POOL_CASES = {
+    "2x2": ((2, 3, 8, 6), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    "overlap": ((2, 3, 7, 7), (3, 3), (2, 2), (1, 1), (1, 1), False),
+    "ceil": ((1, 2, 7, 8), (3, 2), (2, 3), (1, 0), (1, 1), True),
+    "dilated": ((1, 2, 9, 9), (3, 2), (2, 1), (1, 1), (2, 2), True),
+    "stride1": ((2, 2, 5, 6), (2, 3), (1, 1), (0, 1), (1, 1), False),
+}
+
+
+def _kernel(device, name: str):
+    kernel = getattr(kernels_for(device), name, None)
+    if kernel is None:
+        pytest.skip(f"{device} has no fused {name} kernel; the core's composition runs "
+                    "instead")
+    return kernel
+
+
+def _tensor(host: np.ndarray, device) -> flambeau.Tensor:
+    return flambeau.tensor(host, dtype=host.dtype, device=device)
+
+
+def _random(shape, dtype, seed: int) -> np.ndarray:
+    # Distinct values (no ties), so that max pooling has one answer.
+    rng = np.random.default_rng(seed)
+    values = rng.permutation(int(np.prod(shape))).reshape(shape) / max(np.prod(shape), 1)
+    return (values * 4 - 2 + rng.uniform(0, 1e-3, shape)).astype(dtype)
+
+
+def _close(actual, expected, dtype, what: str) -> None:
+    loose = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}[np.dtype(dtype).name]
+    assert_close(actual, expected, rtol=loose[0], atol=loose[1], what=what)
+
+
+def _conv_inputs(case: str, dtype: str):
+    x_shape, w_shape, stride, padding, dilation, groups = CONV_CASES[case]
+    args = _conv.ConvArgs(stride, padding, dilation, groups)
+    out = tuple(flambeau.backends.window_count(n, k, s, p, d) for n, k, s, p, d in zip(
+        x_shape[2:], w_shape[2:], stride, padding, dilation))
+    g_shape = (x_shape[0], w_shape[0], *out)
+    return (_random(x_shape, dtype, 1), _random(w_shape, dtype, 2), _random(g_shape, dtype, 3),
+            args)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_fused_conv2d(device, supported_dtypes, case, dtype):
+    kernel = _kernel(device, "conv2d")
+    _require(supported_dtypes, dtype)
+    x, w, _, args = _conv_inputs(case, dtype)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(x), k.from_numpy(w), *args))
+    want = _conv.conv2d_op(_tensor(x, device), _tensor(w, device), args, fused=False)
+    _close(got, want.numpy(), dtype, f"conv2d {case}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_fused_conv2d_grad_input(device, supported_dtypes, case, dtype):
+    kernel = _kernel(device, "conv2d_grad_input")
+    _require(supported_dtypes, dtype)
+    x, w, g, args = _conv_inputs(case, dtype)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(g), k.from_numpy(w), x.shape, *args))
+    want = _conv.conv2d_grad_input_op(_tensor(g, device), _tensor(w, device), x.shape, args,
+                                      fused=False)
+    _close(got, want.numpy(), dtype, f"conv2d_grad_input {case}")
+
+
+@pytest.mark.parametrize("extra", [(1, 0), (0, 2), (1, 1)])
+def test_fused_conv2d_grad_input_larger_input(device, supported_dtypes, extra):
+    """An x_shape with rows or columns no window reads (conv_transpose2d's output_padding)
+    gets zeros there."""
+    kernel = _kernel(device, "conv2d_grad_input")
+    _require(supported_dtypes, "float32")
+    x, w, g, args = _conv_inputs("strided", "float32")
+    x_shape = (*x.shape[:2], x.shape[2] + extra[0], x.shape[3] + extra[1])
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(g), k.from_numpy(w), x_shape, *args))
+    want = _conv.conv2d_grad_input_op(_tensor(g, device), _tensor(w, device), x_shape, args,
+                                      fused=False)
+    _close(got, want.numpy(), "float32", "conv2d_grad_input")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_fused_conv2d_grad_weight(device, supported_dtypes, case, dtype):
+    kernel = _kernel(device, "conv2d_grad_weight")
+    _require(supported_dtypes, dtype)
+    x, w, g, args = _conv_inputs(case, dtype)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(g), k.from_numpy(x), w.shape, *args))
+    want = _conv.conv2d_grad_weight_op(_tensor(g, device), _tensor(x, device), w.shape, args,
+                                       fused=False)
+    _close(got, want.numpy(), dtype, f"conv2d_grad_weight {case}")
+
+
+def _pool_inputs(case: str, dtype: str, device):
+    x_shape, kernel, stride, padding, dilation, ceil_mode = POOL_CASES[case]
+    x = _random(x_shape, dtype, 4)
+    args = _conv._pool_args("pool", _tensor(x, device), kernel, stride, padding, dilation,
+                            ceil_mode, x_shape)
+    return x, _random((*x_shape[:2], *args.out), dtype, 5), args
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(POOL_CASES))
+def test_fused_max_pool2d(device, supported_dtypes, case, dtype):
+    kernel = _kernel(device, "max_pool2d")
+    _require(supported_dtypes, dtype)
+    x, _, args = _pool_inputs(case, dtype, device)
+    k = kernels_for(device)
+    values, indices = kernel(k.from_numpy(x), *args[:5])
+    want_values, want_indices = _conv.max_pool2d_op(_tensor(x, device), args, fused=False)
+    assert_close(k.to_numpy(values), want_values.numpy(), what=f"max_pool2d {case} values")
+    assert_close(k.to_numpy(indices), want_indices.numpy(), what=f"max_pool2d {case} indices")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(POOL_CASES))
+def test_fused_max_pool2d_grad(device, supported_dtypes, case, dtype):
+    kernel = _kernel(device, "max_pool2d_grad")
+    _require(supported_dtypes, dtype)
+    x, g, args = _pool_inputs(case, dtype, device)
+    _, indices = _conv.max_pool2d_op(_tensor(x, device), args, fused=False)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(g), indices._data, x.shape, *args[:5]))
+    want = _conv.max_pool2d_grad_op(_tensor(g, device), indices, x.shape, args, fused=False)
+    _close(got, want.numpy(), dtype, f"max_pool2d_grad {case}")
+
+
+_AVG_OPTIONS = [(True, None), (False, None), (True, 3)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("options", _AVG_OPTIONS, ids=["include_pad", "exclude_pad", "divisor"])
+@pytest.mark.parametrize("case", [c for c in sorted(POOL_CASES) if c != "dilated"])
+def test_fused_avg_pool2d(device, supported_dtypes, case, options, dtype):
+    kernel = _kernel(device, "avg_pool2d")
+    _require(supported_dtypes, dtype)
+    x, _, args = _pool_inputs(case, dtype, device)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(x), *_conv._avg_extra(args, *options)))
+    want = _conv.avg_pool2d_op(_tensor(x, device), args, *options, fused=False)
+    _close(got, want.numpy(), dtype, f"avg_pool2d {case}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("options", _AVG_OPTIONS, ids=["include_pad", "exclude_pad", "divisor"])
+@pytest.mark.parametrize("case", [c for c in sorted(POOL_CASES) if c != "dilated"])
+def test_fused_avg_pool2d_grad(device, supported_dtypes, case, options, dtype):
+    kernel = _kernel(device, "avg_pool2d_grad")
+    _require(supported_dtypes, dtype)
+    x, g, args = _pool_inputs(case, dtype, device)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(g), x.shape, *_conv._avg_extra(args, *options)))
+    want = _conv.avg_pool2d_grad_op(_tensor(g, device), x.shape, args, *options, fused=False)
+    _close(got, want.numpy(), dtype, f"avg_pool2d_grad {case}")

@@ -1,0 +1,382 @@
+"""Bad files and bad objects: each gives a clear SerializationError, never a crash.
+
+Every case of the issue's list is a row of ``BAD_FILES`` or a test below, and a
+property-based test mutates valid files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import types
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import flambeau
+from flambeau import nn
+from flambeau.serialization import CheckpointNotFoundError, SerializationError, _reader
+
+F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+
+
+def make(header, data=b"\0" * 8, length=None):
+    """A file: 8-byte length, header (a dict made JSON, or raw bytes), data."""
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    n = len(text) if length is None else length
+    return n.to_bytes(8, "little") + text + data
+
+
+def flambeau_meta(structure, aliases=None, version="1"):
+    meta = {"flambeau.format": version, "flambeau.structure": json.dumps(structure)}
+    if aliases is not None:
+        meta["flambeau.aliases"] = json.dumps(aliases)
+    return meta
+
+
+VALID = make({"a": F32})
+DEEP = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+BAD_FILES = {
+    "empty file": (b"", r"is empty \(0 bytes\); a safetensors file starts with an 8-byte"),
+    "shorter than the length field": (b"\x10\0\0", "has only 3 bytes"),
+    "truncated header": (VALID[:30], "header length field says 61 bytes but only 22 bytes "
+                                     "follow it; the file is truncated"),
+    "header length over the limit": ((2**40).to_bytes(8, "little") + b"{}",
+                                     "more than the 100000000-byte limit"),
+    "header length larger than the file": (make({"a": F32}, length=4000),
+                                           "says 4000 bytes but only 69 bytes follow"),
+    "header length zero": (make(b"", b"{}"), "the header length is 0 bytes"),
+    "header not JSON": (make(b"{not json}"), "the header is not valid JSON"),
+    "header a JSON list": (make(b"[1, 2]"), r"must be a JSON object starting with '\{'"),
+    "header JSON then garbage": (make(b"{} xx", b""), "not valid JSON: Extra data"),
+    "header not UTF-8": (make(b'{"\xff": 1}'), "not valid UTF-8"),
+    "header with NaN": (make(b'{"a": NaN}'), "NaN is not valid JSON"),
+    "duplicate tensor names": (make(b'{"a": %s, "a": %s}' % ((json.dumps(F32).encode(),) * 2)),
+                               "duplicate key 'a'"),
+    "header nested too deeply": (make(DEEP, b""), "nested too deeply"),
+    "entry not an object": (make({"a": 3}), "must be an object with exactly the keys"),
+    "entry with an extra key": (make({"a": dict(F32, extra=1)}), "exactly the keys dtype"),
+    "unknown dtype": (make({"a": dict(F32, dtype="F33")}), 'unknown dtype "F33"'),
+    "negative shape": (make({"a": dict(F32, shape=[-2])}),
+                       r"shape \[-2\]; expected a list of non-negative integers"),
+    "float shape": (make({"a": dict(F32, shape=[2.0])}), r"shape \[2.0\]; expected"),
+    "bool shape": (make({"a": dict(F32, shape=[True])}), r"shape \[true\]; expected"),
+    "string shape": (make({"a": dict(F32, shape=["2"])}), "expected a list of non-negative"),
+    "shape not a list": (make({"a": dict(F32, shape=2)}), "shape 2; expected a list"),
+    "offsets not a pair": (make({"a": dict(F32, data_offsets=[0])}),
+                           r"data_offsets \[0\]; expected \[begin, end\]"),
+    "negative offsets": (make({"a": dict(F32, data_offsets=[-8, 0])}), "two non-negative"),
+    "shape and dtype do not match the bytes": (
+        make({"a": dict(F32, shape=[3])}),
+        r"shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] hold 8"),
+    "astronomical shape": (make({"a": dict(F32, shape=[2**62, 2**62, 2**62])}),
+                           "needs .* bytes but data_offsets"),
+    "overlapping offsets": (make({"a": F32, "b": dict(F32, data_offsets=[4, 12])}, b"\0" * 12),
+                            r"'b' has data_offsets \[4, 12\], overlapping the tensor before"),
+    "out-of-order offsets": (make({"a": dict(F32, data_offsets=[8, 0])}),
+                             r"data_offsets \[8, 0\]: begin after end"),
+    "gap between tensors": (make({"a": dict(F32, shape=[1], data_offsets=[0, 4]),
+                                  "b": dict(F32, shape=[1], data_offsets=[8, 12])}, b"\0" * 12),
+                            "starts at data byte 8, leaving a gap after byte 4"),
+    "out-of-bounds offsets": (make({"a": dict(F32, shape=[4], data_offsets=[0, 16])}),
+                              r"past the end of the data section \(8 bytes\)"),
+    "trailing garbage": (VALID + b"junk", "4 bytes of trailing data after the last tensor"),
+    "metadata not strings": (make({"__metadata__": {"k": 1}, "a": F32}),
+                             "'__metadata__' must map strings to strings"),
+    "newer flambeau format": (
+        make({"__metadata__": flambeau_meta({"tensor": "a"}, version="2"), "a": F32}),
+        "has flambeau format '2'; this flambeau reads format '1'"),
+    "structure not JSON": (
+        make({"__metadata__": {"flambeau.format": "1", "flambeau.structure": "{"}, "a": F32}),
+        "metadata 'flambeau.structure' is not valid JSON"),
+    "structure names a missing tensor": (
+        make({"__metadata__": flambeau_meta({"list": [{"tensor": "a"}, {"tensor": "b"}]}),
+              "a": F32}),
+        'refers to tensor "b", which the file does not hold'),
+    "structure misses a tensor": (
+        make({"__metadata__": flambeau_meta({"value": 1}), "a": F32}),
+        "does not mention the tensor\\(s\\) 'a'"),
+    "structure with an unknown node": (
+        make({"__metadata__": flambeau_meta({"set": [{"tensor": "a"}]}), "a": F32}),
+        'corrupt: unknown node {"set"'),
+    "structure with repeated dict keys": (
+        make({"__metadata__": flambeau_meta({"dict": [[1, {"tensor": "a"}], [1, {"value": 2}]]}),
+              "a": F32}),
+        "expected distinct \\[KEY, NODE\\] pairs"),
+    "alias to a missing tensor": (
+        make({"__metadata__": flambeau_meta({"list": [{"tensor": "a"}, {"tensor": "b"}]},
+                                            {"b": "zzz"}), "a": F32}),
+        "maps 'b' to \"zzz\"; an alias must name no tensor of the file and point at one"),
+}
+
+
+@pytest.mark.parametrize("mmap", [None, False], ids=["mmap", "pread"])
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_file(case, mmap, tmp_path):
+    raw, message = BAD_FILES[case]
+    path = tmp_path / "bad"
+    path.write_bytes(raw)
+    with pytest.raises(SerializationError, match=message) as info:
+        flambeau.load(path, mmap=mmap)
+    assert isinstance(info.value, (flambeau.FlambeauError, ValueError))
+    assert "'" + str(path) + "'" in str(info.value)  # the message names the file
+    with pytest.raises(SerializationError, match=message):
+        flambeau.serialization.open(path, mmap=mmap)
+
+
+def test_valid_base_of_the_table_loads(tmp_path):
+    (tmp_path / "ok").write_bytes(VALID)
+    assert flambeau.load(tmp_path / "ok")["a"].tolist() == [0.0, 0.0]
+
+
+def test_unsupported_dtype_is_listed_but_refused_when_read(tmp_path):
+    path = tmp_path / "bf16"
+    path.write_bytes(make({"b": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}))
+    with pytest.raises(SerializationError, match="tensor 'b' has dtype BF16, which flambeau "
+                                                 "does not support"):
+        flambeau.load(path)
+    with flambeau.serialization.open(path) as f:
+        assert (f.info("b").file_dtype, f.info("b").dtype, f.info("b").shape) == ("BF16", None,
+                                                                                (4,))
+        with pytest.raises(SerializationError, match="BF16"):
+            f.get_slice("b")
+
+
+# --- PyTorch pickles are refused unread ----------------------------------------------------
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_torch_zip_checkpoint_is_refused_with_conversion_advice(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    torch.save({"w": torch.ones(2), "evil": _Evil()}, "model.pt")
+    assert not os.path.exists("PWNED")
+    with pytest.raises(SerializationError, match=r"'model.pt' is a PyTorch pickle checkpoint "
+                       r"\(the zip archive torch.save writes\), not safetensors; flambeau never "
+                       r"unpickles files .*save_file\(torch.load\(PATH, weights_only=True\)"):
+        flambeau.load("model.pt")
+    assert not os.path.exists("PWNED")
+
+
+def test_torch_legacy_pickle_and_plain_pickles_are_refused(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    torch.save(torch.ones(2), "legacy.pt", _use_new_zipfile_serialization=False)
+    for protocol in (2, 3, 4, 5):
+        with open(f"evil{protocol}.pkl", "wb") as f:
+            pickle.dump(_Evil(), f, protocol=protocol)
+    for name in ["legacy.pt"] + [f"evil{p}.pkl" for p in (2, 3, 4, 5)]:
+        with pytest.raises(SerializationError, match=f"'{name}' is a Python pickle .*never "
+                           "unpickles"):
+            flambeau.load(name)
+    assert not os.path.exists("PWNED")
+
+
+def test_other_zip_archives_are_named(tmp_path):
+    np.savez(tmp_path / "arrays.npz", a=np.ones(3))
+    with pytest.raises(SerializationError, match=r"is a zip archive \(e.g. numpy's .npz\)"):
+        flambeau.load(tmp_path / "arrays.npz")
+
+
+def test_weights_only_false_is_refused(tmp_path):
+    flambeau.save(flambeau.ones(1), tmp_path / "f")
+    with pytest.raises(SerializationError, match="never unpickles"):
+        flambeau.load(tmp_path / "f", weights_only=False)
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+
+def test_directories_and_missing_paths(tmp_path):
+    with pytest.raises(SerializationError, match="is a directory, not a file"):
+        flambeau.load(tmp_path)
+    with pytest.raises(SerializationError, match=r"cannot save to .*: it is a directory"):
+        flambeau.save(flambeau.ones(1), tmp_path)
+    with pytest.raises(CheckpointNotFoundError, match=r"'.*nothing' does not exist") as info:
+        flambeau.load(tmp_path / "nothing")
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(SerializationError, match=r"the folder '.*no-such-folder' does not exist"):
+        flambeau.save(flambeau.ones(1), tmp_path / "no-such-folder" / "f")
+    with pytest.raises(TypeError, match="expected a path"):
+        flambeau.load(3)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(SerializationError, match="is not a regular file"):
+        flambeau.load(tmp_path / "pipe")
+
+
+_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.mark.skipif(_ROOT or os.name == "nt", reason="root ignores file permissions")
+def test_no_permission(tmp_path):
+    path = tmp_path / "f"
+    flambeau.save(flambeau.ones(1), path)
+    path.chmod(0)
+    with pytest.raises(SerializationError, match=r"cannot read .*: permission denied"):
+        flambeau.load(path)
+    path.chmod(0o600)
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(SerializationError, match="permission denied"):
+            flambeau.save(flambeau.zeros(1), path)
+    finally:
+        tmp_path.chmod(0o700)
+    assert flambeau.load(path).tolist() == [1.0]
+
+
+def test_no_permission_simulated(tmp_path, monkeypatch):
+    """The same messages where the tests run as root (chmod does not stop root)."""
+    path = tmp_path / "f"
+    flambeau.save(flambeau.ones(1), path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_reader, "builtins", types.SimpleNamespace(open=denied))
+    with pytest.raises(SerializationError, match=r"cannot read .*/f': permission denied"):
+        flambeau.load(path)
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(SerializationError, match="cannot save to .*/f': permission denied "
+                       r"\(writing in the folder .* needs write permission\); nothing was"):
+        flambeau.save(flambeau.zeros(1), path)
+    monkeypatch.undo()
+    assert flambeau.load(path).tolist() == [1.0] and os.listdir(tmp_path) == ["f"]
+
+
+# --- objects that cannot be saved ----------------------------------------------------------
+
+
+def _cycle():
+    items: list = [flambeau.ones(1)]
+    items.append(items)
+    return items
+
+
+def _deep():
+    obj: list = []
+    for _ in range(300):
+        obj = [obj]
+    return obj
+
+
+BAD_OBJECTS = {
+    "module": (nn.Linear(2, 2), "cannot save a Linear .*; save its state_dict\\(\\) instead"),
+    "numpy array": ({"a": np.ones(2)}, "a ndarray at 'a'.*flambeau.from_numpy"),
+    "set": ([{1, 2}], "cannot save a set at '0': flambeau files hold tensors"),
+    "cycle": (_cycle(), "the container at '1' contains itself"),
+    "too deep": (_deep(), "nested more than 200 levels deep"),
+    "tuple key": ({(1, 2): flambeau.ones(1)}, r"key \(1, 2\) is a tuple; keys must be"),
+    "nan key": ({float("nan"): 1}, "key nan is a float"),
+    "lazy parameter": ({"w": nn.Parameter()}, "'w': it is an uninitialized \\(lazy\\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OBJECTS))
+def test_unsaveable_objects_write_nothing(case, tmp_path):
+    obj, message = BAD_OBJECTS[case]
+    with pytest.raises(SerializationError, match=message):
+        flambeau.save(obj, tmp_path / "f")
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_user_metadata(tmp_path):
+    with pytest.raises(SerializationError, match=r"'flambeau.x': keys starting with"):
+        flambeau.save(flambeau.ones(1), tmp_path / "f", metadata={"flambeau.x": "1"})
+    with pytest.raises(SerializationError, match="metadata must map strings to strings"):
+        flambeau.save(flambeau.ones(1), tmp_path / "f", metadata={"n": 1})
+    assert os.listdir(tmp_path) == []
+
+
+# --- fuzzing -------------------------------------------------------------------------------
+
+
+def _fuzz_base() -> bytes:
+    import tempfile
+
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "base")
+    w = flambeau.arange(6.0).reshape(2, 3)
+    flambeau.save({"w": w, "w_again": w, "n": [flambeau.arange(3), 7, None],
+                   "m": flambeau.tensor([True, False]), "h": flambeau.ones(2).half()}, path)
+    with open(path, "rb") as f:
+        data = f.read()
+    os.remove(path)
+    os.rmdir(folder)
+    return data
+
+
+FUZZ_BASE = _fuzz_base()
+
+
+def _leaves(obj):
+    if isinstance(obj, flambeau.Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _leaves(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from _leaves(item)
+
+
+def _mutate(data, raw: bytearray) -> None:
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        kind = data.draw(st.sampled_from(["flip", "byte", "truncate", "insert", "delete"]))
+        at = data.draw(st.integers(0, max(len(raw) - 1, 0)), label="at")
+        if kind == "flip" and raw:
+            raw[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "byte" and raw:
+            raw[at] = data.draw(st.sampled_from(b'0129{}[]",:- \xff\x00e.'))
+        elif kind == "truncate":
+            del raw[at:]
+        elif kind == "insert":
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=4))
+        elif kind == "delete":
+            del raw[at:at + data.draw(st.integers(1, 4))]
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
+          database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_mutated_files_load_correctly_or_raise(tmp_path, data):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    n = int.from_bytes(FUZZ_BASE[:8], "little")
+    where = data.draw(st.sampled_from(["anywhere", "header", "data"]), label="where")
+    if where == "anywhere":  # the length field, header and data alike
+        raw = bytearray(FUZZ_BASE)
+        _mutate(data, raw)
+    else:  # keep the length field right, to get past it into the header's checks
+        header, body = bytearray(FUZZ_BASE[8:8 + n]), bytearray(FUZZ_BASE[8 + n:])
+        _mutate(data, header if where == "header" else body)
+        raw = bytearray(len(header).to_bytes(8, "little") + header + body)
+    path = tmp_path / "fuzzed"
+    path.write_bytes(bytes(raw))
+    try:
+        loaded = flambeau.load(path, mmap=data.draw(st.booleans(), label="mmap"))
+    except SerializationError as exc:
+        event(f"refused: {str(exc).split(': ', 1)[-1][:40]}")
+        return
+    event("loaded")
+    # Accepted: the reference implementation must accept it too, with the same tensors.
+    reference = safetensors_numpy.load(bytes(raw))
+    expected = {(a.dtype.str, a.shape, a.tobytes()) for a in reference.values()}
+    for t in _leaves(loaded):
+        array = t.numpy()
+        assert (array.dtype.str, array.shape, array.tobytes()) in expected
+    with flambeau.serialization.open(path) as f:
+        for name, array in reference.items():
+            if name in f:
+                assert f[name].numpy().tobytes() == array.tobytes()
