@@ -129,11 +129,11 @@ def _high_water_mb() -> float:
 
 
 def _rss_child(name: str, folder: str) -> None:
-    torch = _harness.torch_or_none()
-    try:
+    # Import only what this candidate needs: torch alone adds ~150 MB to the baseline.
+    torch = _harness.torch_or_none() if name.startswith("torch") else None
+    safetensors_numpy = None
+    if name.startswith("safetensors"):
         import safetensors.numpy as safetensors_numpy
-    except ImportError:
-        safetensors_numpy = None
     loader = _loaders(folder, torch, safetensors_numpy)[name]
     base = _high_water_mb()
     result = loader()

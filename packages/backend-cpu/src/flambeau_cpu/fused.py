@@ -8,6 +8,9 @@ and col2im loop over the kernel's positions (a handful), never over pixels.
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -32,12 +35,6 @@ def _windows(xp: np.ndarray, kernel, stride, dilation, out) -> np.ndarray:
     return as_strided(xp, (*xp.shape[:2], *kernel, *out),
                       (sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0],
                        sw * stride[1]), writeable=False)
-
-
-def _im2col(x, kernel, stride, padding, dilation, out, groups) -> np.ndarray:
-    """(N, groups, C // groups * kh * kw, Ho * Wo), a contiguous copy."""
-    cols = _windows(_pad(x, padding), kernel, stride, dilation, out)
-    return cols.reshape(x.shape[0], groups, -1, out[0] * out[1])
 
 
 def _slices(i: int, j: int, stride, dilation, out) -> tuple:
@@ -67,6 +64,19 @@ def _ceil_extra(x_shape, out, kernel, stride, padding, dilation) -> tuple[int, i
 #: Elements of im2col columns per batch chunk (1 MiB of float32): chunks stay in cache.
 CHUNK_ELEMENTS = 1 << 18
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A reusable per-thread buffer (contents undefined): fresh large arrays cost page
+    faults on every call."""
+    store = _SCRATCH.__dict__
+    size = int(np.prod(shape))
+    buffer = store.get((name, dtype))
+    if buffer is None or buffer.size < size:
+        buffer = store[(name, dtype)] = np.empty(size, dtype)
+    return buffer[:size].reshape(shape)
+
 
 def _chunk(n: int, per_sample: int) -> int:
     """Samples per chunk (at least 1; at most n)."""
@@ -79,46 +89,83 @@ def _spans(n: int, step: int) -> list[tuple[int, int]]:
 
 def _sum_of(arrays) -> np.ndarray:
     """The sum of an iterable of same-shape arrays, as a new array."""
-    arrays = iter(arrays)
-    total = next(arrays).copy()
-    for a in arrays:
+    arrays = list(arrays)
+    if len(arrays) == 1:
+        return arrays[0].copy()
+    total = arrays[0] + arrays[1]
+    for a in arrays[2:]:
         total += a
     return total
+
+
+def _columns(x, kernel, stride, padding, dilation, out) -> tuple[np.ndarray, int]:
+    """A read-only view of ``x`` padded whose copy, reshaped to (N, C * kh * kw, Ho * r),
+    is im2col, and its row length r.
+
+    With stride 1 the view is (N, C, kh, kw, Ho * Wp) and r the padded width Wp: each
+    kernel position is one contiguous run of the padded input (fast to copy), and columns
+    Wo..Wp - 1 of each row are junk the caller must drop (or multiply by zeros).
+    Otherwise it is (N, C, kh, kw, Ho, Wo) and r = Wo.
+    """
+    n, c = x.shape[:2]
+    if tuple(stride) != (1, 1):
+        return _windows(_pad(x, padding), kernel, stride, dilation, out), out[1]
+    (ph, pw), (h, w) = padding, x.shape[2:]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    slack = dilation[1] * (kernel[1] - 1)  # the last rows' junk reads past the end
+    flat = np.zeros((n, c, hp * wp + slack), x.dtype)
+    flat[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w] = x
+    sn, sc, item = flat.strides
+    view = as_strided(flat, (n, c, *kernel, out[0] * wp),
+                      (sn, sc, dilation[0] * wp * item, dilation[1] * item, item),
+                      writeable=False)
+    return view, wp
+
+
+def _widened(grad: np.ndarray, s: int, e: int, r: int, name: str) -> np.ndarray:
+    """Samples s..e of ``grad`` (N, O, Ho, Wo) with rows zero-padded to length r."""
+    wo = grad.shape[3]
+    if r == wo:
+        return grad[s:e]
+    out = _scratch(name, (e - s, *grad.shape[1:3], r), grad.dtype)
+    out[..., :wo] = grad[s:e]
+    out[..., wo:] = 0
+    return out
 
 
 class FusedKernels:
     """Convolution and pooling kernels, mixed into :class:`~flambeau_cpu.kernels.NumpyKernels`."""
 
     # --- convolution ----------------------------------------------------------------------
-    # The batch is processed in chunks whose im2col columns stay in cache; buffers are
-    # allocated once per call.
+    # The batch is processed in chunks whose im2col columns stay in cache, in per-thread
+    # scratch buffers.
 
     def conv2d(self, x, w, stride, padding, dilation, groups):
         n, c = x.shape[:2]
         o, cg, kh, kw = w.shape
-        out = _pool_out(x.shape, (kh, kw), stride, padding, dilation, False)
-        windows = _windows(_pad(x, padding), (kh, kw), stride, dilation, out)
+        ho, wo = _pool_out(x.shape, (kh, kw), stride, padding, dilation, False)
+        view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        y = np.empty((n, groups, o // groups, out[0] * out[1]), x.dtype)
-        cols = np.empty((_chunk(n, c * kh * kw * out[0] * out[1]), *windows.shape[1:]), x.dtype)
-        for s, e in _spans(n, len(cols)):
-            b = cols[:e - s]
-            np.copyto(b, windows[s:e])
-            np.matmul(wm, b.reshape(e - s, groups, cg * kh * kw, -1), out=y[s:e])
-        return y.reshape(n, o, *out)
+        y = np.empty((n, groups, o // groups, ho * r), x.dtype)
+        step = _chunk(n, c * kh * kw * ho * r)
+        for s, e in _spans(n, step):
+            cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
+            np.copyto(cols, view[s:e])
+            np.matmul(wm, cols.reshape(e - s, groups, cg * kh * kw, -1), out=y[s:e])
+        y = y.reshape(n, o, ho, r)
+        return np.ascontiguousarray(y[..., :wo]) if r != wo else y
 
     def conv2d_grad_weight(self, grad, x, w_shape, stride, padding, dilation, groups):
         n, o, ho, wo = grad.shape
         c, (kh, kw) = x.shape[1], w_shape[2:]
-        windows = _windows(_pad(x, padding), (kh, kw), stride, dilation, (ho, wo))
-        gm = grad.reshape(n, groups, o // groups, ho * wo)
+        view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
         dw = np.zeros((groups, o // groups, c // groups * kh * kw), grad.dtype)
-        cols = np.empty((_chunk(n, c * kh * kw * ho * wo), *windows.shape[1:]), x.dtype)
-        for s, e in _spans(n, len(cols)):
-            b = cols[:e - s]
-            np.copyto(b, windows[s:e])
-            b = b.reshape(e - s, groups, -1, ho * wo).transpose(0, 1, 3, 2)
-            dw += np.matmul(gm[s:e], b).sum(axis=0)
+        for s, e in _spans(n, _chunk(n, c * kh * kw * ho * r)):
+            cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
+            np.copyto(cols, view[s:e])
+            cols = cols.reshape(e - s, groups, -1, ho * r).transpose(0, 1, 3, 2)
+            gm = _widened(grad, s, e, r, "grad").reshape(e - s, groups, o // groups, -1)
+            dw += np.matmul(gm, cols).sum(axis=0)  # junk columns meet zeros of gm
         return dw.reshape(w_shape)
 
     def conv2d_grad_input(self, grad, w, x_shape, stride, padding, dilation, groups):
@@ -129,36 +176,31 @@ class FusedKernels:
         hp, wp = (max(x_shape[2 + a] + 2 * padding[a], (grad.shape[2 + a] - 1) * stride[a]
                       + dilation[a] * (w.shape[2 + a] - 1) + 1) for a in (0, 1))
         wm = np.ascontiguousarray(w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1))
-        if stride == (1, 1):
-            # Rows of grad padded to the input's width wp: kernel position (i, j) then adds
-            # one contiguous run of ho * wp values at flat offset i * dh * wp + j * dw.
-            slack = dilation[1] * (kw - 1)
-            dx = np.zeros((n, c, hp * wp + slack), grad.dtype)
-            gp = np.zeros((_chunk(n, c * kh * kw * ho * wp), o, ho, wp), grad.dtype)
-            cols = np.empty((len(gp), groups, cg * kh * kw, ho * wp), grad.dtype)
-            for s, e in _spans(n, len(gp)):
-                gp[:e - s, :, :, :wo] = grad[s:e]
-                b = cols[:e - s]
-                np.matmul(wm, gp[:e - s].reshape(e - s, groups, og, -1), out=b)
-                b = b.reshape(e - s, c, kh, kw, ho * wp)
+        if tuple(stride) == (1, 1):
+            # Rows of grad zero-padded to the input's width wp: kernel position (i, j) then
+            # adds one contiguous run of ho * wp values at flat offset i * dh * wp + j * dw.
+            dx = np.zeros((n, c, hp * wp + dilation[1] * (kw - 1)), grad.dtype)
+            for s, e in _spans(n, _chunk(n, c * kh * kw * ho * wp)):
+                gp = _widened(grad, s, e, wp, "grad").reshape(e - s, groups, og, -1)
+                cols = _scratch("cols", (e - s, groups, cg * kh * kw, ho * wp), grad.dtype)
+                np.matmul(wm, gp, out=cols)
+                cols = cols.reshape(e - s, c, kh, kw, ho * wp)
                 d = dx[s:e]
                 for i in range(kh):
                     for j in range(kw):
                         at = i * dilation[0] * wp + j * dilation[1]
-                        d[:, :, at:at + ho * wp] += b[:, :, i, j]
+                        d[:, :, at:at + ho * wp] += cols[:, :, i, j]
             dxp = dx[:, :, :hp * wp].reshape(n, c, hp, wp)
         else:
             dxp = np.zeros((n, c, hp, wp), grad.dtype)
-            cols = np.empty((_chunk(n, c * kh * kw * ho * wo), groups, cg * kh * kw, ho * wo),
-                            grad.dtype)
-            for s, e in _spans(n, len(cols)):
-                b = cols[:e - s]
-                np.matmul(wm, grad[s:e].reshape(e - s, groups, og, -1), out=b)
-                b = b.reshape(e - s, c, kh, kw, ho, wo)
+            for s, e in _spans(n, _chunk(n, c * kh * kw * ho * wo)):
+                cols = _scratch("cols", (e - s, groups, cg * kh * kw, ho * wo), grad.dtype)
+                np.matmul(wm, grad[s:e].reshape(e - s, groups, og, -1), out=cols)
+                cols = cols.reshape(e - s, c, kh, kw, ho, wo)
                 d = dxp[s:e]
                 for i in range(kh):  # col2im: add each kernel position's values where read
                     for j in range(kw):
-                        d[_slices(i, j, stride, dilation, (ho, wo))] += b[:, :, i, j]
+                        d[_slices(i, j, stride, dilation, (ho, wo))] += cols[:, :, i, j]
         return _crop(dxp, padding, x_shape)
 
     # --- pooling --------------------------------------------------------------------------
@@ -216,7 +258,9 @@ class FusedKernels:
         eh, ew = _ceil_extra(x_shape, (ho, wo), kernel, stride, padding, (1, 1))
         hp, wp = x_shape[2] + 2 * padding[0] + eh, x_shape[3] + 2 * padding[1] + ew
         if all(s >= k for s, k in zip(stride, kernel)):  # windows do not overlap: assign
-            dxp = np.zeros((n, c, hp, wp), grad.dtype)
+            tiled = all(s == k and (o - 1) * s + k == size for s, k, o, size in
+                        zip(stride, kernel, (ho, wo), (hp, wp)))
+            dxp = (np.empty if tiled else np.zeros)((n, c, hp, wp), grad.dtype)
             for i in range(kernel[0]):
                 for j in range(kernel[1]):
                     dxp[_slices(i, j, stride, (1, 1), (ho, wo))] = g
@@ -234,5 +278,16 @@ class FusedKernels:
                   dtype):
         if divisor_override is not None:
             return dtype.type(divisor_override)
-        return avg_pool_divisors(x_shape[2:], tuple(out), kernel, stride, padding,
-                                 count_include_pad).astype(dtype)
+        return _divisors(tuple(x_shape[2:]), tuple(out), tuple(kernel), tuple(stride),
+                         tuple(padding), bool(count_include_pad), np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _divisors(size, out, kernel, stride, padding, count_include_pad, dtype):
+    """avg_pool2d's divisors: a scalar when every window has the same one."""
+    divisors = avg_pool_divisors(size, out, kernel, stride, padding, count_include_pad)
+    if divisors.size and (divisors == divisors.flat[0]).all():
+        return dtype.type(divisors.flat[0])
+    divisors = divisors.astype(dtype)
+    divisors.flags.writeable = False
+    return divisors

@@ -16,7 +16,7 @@ _erf = np.frompyfunc(_scalar_erf, 1, 1)
 
 
 def _erf_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    result = _erf(x).astype(x.dtype)
+    result = np.asarray(_erf(x)).astype(x.dtype)
     if out is None:
         return result
     out[...] = result

@@ -151,7 +151,7 @@ class Reader:
         for entry in entries.values():
             self._check_dtype(entry)
         try:
-            tensors = {name: self._tensor(entry) for name, entry in entries.items()}
+            tensors = {name: self._tensor(entry, stream=True) for name, entry in entries.items()}
         finally:
             self._scratch = None
         return build(self._plan.tree, tensors, self._plan.aliases)
@@ -195,8 +195,11 @@ class Reader:
                 f"does not support (it reads {', '.join(FILE_DTYPES)}); convert the file, "
                 "e.g. to F32 with safetensors and PyTorch")
 
-    def _tensor(self, entry: Entry, index: tuple | None = None) -> Tensor:
-        host, fresh = self._host(entry, index)
+    def _tensor(self, entry: Entry, index: tuple | None = None, *, stream: bool = False
+                ) -> Tensor:
+        """One tensor on the reader's device; ``stream`` (only :meth:`load`, one thread)
+        lets pread reuse one host buffer for devices that copy from it."""
+        host, fresh = self._host(entry, index, stream)
         if not host.dtype.isnative or not host.flags.aligned:
             host, fresh = host.astype(_native(host.dtype)), True
         if self._adopt is not None and (fresh or self._map is not None):
@@ -205,7 +208,8 @@ class Reader:
             data = self._kernels.from_numpy(host)
         return _wrap(data, self._device, self._kernels)
 
-    def _host(self, entry: Entry, index: tuple | None) -> tuple[np.ndarray, bool]:
+    def _host(self, entry: Entry, index: tuple | None, stream: bool
+              ) -> tuple[np.ndarray, bool]:
         """(host array in the file's dtype, whether it is a fresh array nobody else uses)."""
         dtype = entry.dtype
         assert dtype is not None
@@ -219,8 +223,9 @@ class Reader:
                 return whole, False
             return _index(whole, index).copy(), True
         if index is None or not entry.shape:
-            host = self._read(start, entry.nbytes, fresh=self._adopt is not None)
-            return _index(host.view(dtype).reshape(entry.shape), index), self._adopt is not None
+            fresh = self._adopt is not None or not stream
+            host = self._read(start, entry.nbytes, fresh=fresh)
+            return _index(host.view(dtype).reshape(entry.shape), index), fresh
         # Read only the rows the first index component touches, then index those.
         first, rest = index[0], index[1:]
         rows = range(first, first + 1) if isinstance(first, int) else \

@@ -34,7 +34,29 @@ _FADVISE = getattr(os, "posix_fadvise", None) if sys.platform.startswith("linux"
 
 def save(obj: Any, path: str | os.PathLike, *, metadata: Mapping[str, str] | None = None
          ) -> None:
-    """Write ``obj`` to ``path`` in the safetensors format (see :mod:`flambeau.serialization`)."""
+    """Write ``obj`` to ``path`` as a safetensors file (see :mod:`flambeau.serialization`).
+
+    Args:
+        obj: A tensor, or lists, tuples and dicts (nested) of tensors, ints, floats,
+            bools, strings and None: a state dict, an optimizer's state dict, ...
+            Tensors sharing storage (tied parameters) are written once; a view or slice
+            writes only its own elements; no device is recorded.
+        path: The file (``str`` or ``os.PathLike``; any name, no extension needed).
+        metadata: Extra string pairs for the header's ``__metadata__``.
+
+    The write is atomic and durable: the old file stays intact until the new one is
+    complete on disk, whatever happens meanwhile.
+
+    Raises:
+        SerializationError: for objects a file cannot hold (modules, numpy arrays, lazy
+            parameters, ...), bad paths and failed writes; nothing is changed then.
+
+    >>> import flambeau, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x-file")
+    >>> flambeau.save(flambeau.arange(4), path)
+    >>> flambeau.load(path)
+    tensor([0, 1, 2, 3])
+    """
     flat = flatten(obj)
     meta = _user_metadata(metadata)
     meta.update(flat.metadata())

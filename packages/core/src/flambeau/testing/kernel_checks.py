@@ -240,6 +240,13 @@ def test_unary(kernels, supported_dtypes, op, dtype):
                  expected[:0], what=f"{op} on an empty array")
 
 
+@pytest.mark.parametrize("op", sorted(UNARY_OPS))
+def test_unary_of_zero_dim_arrays(kernels, op):
+    host = np.array(0.5 if op not in ("logical_not",) else 1.0, np.float32)
+    got = kernels.to_numpy(kernels.unary(op, kernels.from_numpy(host)))
+    assert_close(got, _unary_reference(op, host), what=f"{op} of a 0-d array")
+
+
 @pytest.mark.parametrize("op", ["neg", "exp", "sqrt"])
 def test_unary_out_writes_in_place(kernels, op):
     host = _sample((4,), np.dtype("float32"), low=0, high=2)

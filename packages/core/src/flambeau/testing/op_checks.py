@@ -206,15 +206,8 @@ def test_unary_functions(device, supported_dtypes, name, dtype):
             check_op(fn, reference, [x], device, dtype=result, **tol)
 
 
-# flambeau-cpu's erf kernel (np.frompyfunc) returns a Python float for 0-d input, which
-# the boxed example backend inherits; expected to fail that way until the kernel is fixed.
-_ERF_OF_0D = pytest.mark.xfail(raises=AttributeError, strict=False,
-                               reason="flambeau-cpu's erf kernel fails on 0-d arrays")
-
-
 @pytest.mark.parametrize("dtype", ["float64", "int64"])
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_ERF_OF_0D) if n in ("erf", "gelu")
-                                  else n for n in _UNARY])
+@pytest.mark.parametrize("name", list(_UNARY))
 def test_unary_functions_of_0d(device, supported_dtypes, name, dtype):
     dt = _require(supported_dtypes, dtype)
     if dt.kind in "iu" and name.startswith("gelu"):
