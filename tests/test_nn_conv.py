@@ -239,6 +239,8 @@ def test_functional_errors_name_what_was_expected_and_got():
         F.avg_pool2d(flambeau.ones(1, 1, 2, 2), 3)
     with pytest.raises(DTypeError, match="floating-point"):
         F.max_pool2d(flambeau.ones(1, 4, 4, dtype=flambeau.int64), 2)
+    with pytest.raises(RuntimeError, match="cpu and boxed:0"):
+        F.conv2d(x, flambeau.ones(6, 3, 3, 3, device="boxed:0"))
 
 
 # --- layers -----------------------------------------------------------------------------

@@ -231,3 +231,25 @@ def test_parameter_basics():
     assert not frozen.requires_grad
     with pytest.raises(TypeError, match="must be a Tensor"):
         nn.Parameter([1.0, 2.0])
+
+
+def test_non_strict_load_skips_and_reports_mismatched_shapes():
+    source, target = TwoLayer(), TwoLayer()
+    state = source.state_dict()
+    state["second.weight"] = flambeau.zeros(5, 5)
+    before = target.second.weight.detach().numpy().copy()
+    report = target.load_state_dict(state, strict=False)
+    missing, unexpected = report  # unpacks like PyTorch's pair
+    assert (missing, unexpected, report.mismatched_keys) == ([], [], ["second.weight"])
+    np.testing.assert_array_equal(target.second.weight.detach().numpy(), before)
+    np.testing.assert_array_equal(target.first.weight.detach().numpy(),
+                                  source.first.weight.detach().numpy())
+
+
+def test_tied_parameter_takes_the_last_value_like_pytorch():
+    shared = nn.Linear(2, 2)
+    net = nn.Sequential(shared, shared)
+    state = net.state_dict()
+    state["1.bias"] = flambeau.full((2,), 3.0)
+    net.load_state_dict(state)
+    assert net[0].bias is net[1].bias and net[0].bias.tolist() == [3.0, 3.0]

@@ -126,6 +126,16 @@ def test_non_tensor_values_keep_their_types(tmp_path):
     assert loaded["neg_zero"] == 0.0 and str(loaded["neg_zero"]) == "-0.0"
 
 
+def test_colliding_paths_get_distinct_names(tmp_path):
+    obj = {"a.b": flambeau.ones(1), "a": {"b": flambeau.zeros(1)}, "__metadata__": flambeau.ones(2),
+           0: flambeau.full((1,), 5.0), "0": flambeau.full((1,), 6.0)}
+    flambeau.save(obj, tmp_path / "f")
+    header, _, _ = header_of(tmp_path / "f")
+    assert sorted(k for k in header if k != "__metadata__") == [
+        "0", "0#1", "__metadata__#1", "a.b", "a.b#1"]
+    same(obj, flambeau.load(tmp_path / "f"))
+
+
 # --- format ------------------------------------------------------------------------------
 
 

@@ -2,8 +2,13 @@
 
 Signatures and meanings are those of :data:`flambeau.backends.OPTIONAL_KERNELS`; the
 references are the compositions in ``flambeau.nn._conv``. Convolutions are im2col (a
-strided view of the padded input, copied once) and one batched matrix product; pooling
-and col2im loop over the kernel's positions (a handful), never over pixels.
+strided view of the padded input, copied) and batched matrix products; pooling and
+col2im loop over the kernel's positions (a handful), never over pixels.
+
+What made them fast (bench/bench_lenet.py): the batch goes in chunks whose im2col
+columns stay in cache, copied into per-thread scratch buffers rather than fresh arrays;
+with stride 1, rows are laid out at the padded width so that each kernel position is one
+long contiguous run (numpy is slow on short inner loops); avg pooling sums separably.
 """
 
 from __future__ import annotations
@@ -208,23 +213,30 @@ class FusedKernels:
     def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
         out = _pool_out(x.shape, kernel, stride, padding, dilation, ceil_mode)
         extra = _ceil_extra(x.shape, out, kernel, stride, padding, dilation)
-        xp = _pad(x, padding, extra, -np.inf)
-        v = _windows(xp, kernel, stride, dilation, out)
+        v = _windows(_pad(x, padding, extra, -np.inf), kernel, stride, dilation, out)
         best = v[:, :, 0, 0].copy()
-        arg = np.zeros(best.shape, np.int64)
-        for i in range(kernel[0]):
-            for j in range(kernel[1]):
-                if i == j == 0:
-                    continue
-                cand = v[:, :, i, j]
-                better = (cand > best) | (cand != cand)  # a NaN wins, as in PyTorch
-                np.copyto(best, cand, where=better)
-                arg[better] = i * kernel[1] + j
-        rows = (np.arange(out[0]) * stride[0] - padding[0])[:, None]
-        cols = np.arange(out[1]) * stride[1] - padding[1]
-        kh_, kw_ = np.divmod(arg, kernel[1])
-        index = (rows + kh_ * dilation[0]) * x.shape[3] + cols + kw_ * dilation[1]
-        return best, index
+        arg = np.zeros(best.shape, np.int8 if kernel[0] * kernel[1] <= 127 else np.int64)
+        better = np.empty(best.shape, bool)
+        # Branch-free updates (select-by-mask is slow on random data): positions come in
+        # increasing order k, so the latest strictly better one is max(arg, better * k).
+        positions = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
+        for k, (i, j) in enumerate(positions[1:], start=1):
+            cand = v[:, :, i, j]
+            np.greater(cand, best, out=better)
+            np.maximum(best, cand, out=best)  # propagates NaN
+            np.maximum(arg, np.multiply(better, k, dtype=arg.dtype), out=arg)
+        nan = np.isnan(best)
+        if nan.any():  # a window with a NaN: point at its first NaN
+            for k in reversed(range(len(positions))):
+                i, j = positions[k]
+                arg[nan & np.isnan(v[:, :, i, j])] = k
+        # Flat input position: the window's corner plus the kernel position's offset.
+        w = x.shape[3]
+        offsets = np.array([i * dilation[0] * w + j * dilation[1] for i in range(kernel[0])
+                            for j in range(kernel[1])], np.int64)
+        corners = ((np.arange(out[0]) * stride[0] - padding[0])[:, None] * w
+                   + np.arange(out[1]) * stride[1] - padding[1])
+        return best, offsets[arg] + corners
 
     def max_pool2d_grad(self, grad, indices, x_shape, kernel, stride, padding, dilation,
                         ceil_mode):

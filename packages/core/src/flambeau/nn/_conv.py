@@ -20,7 +20,6 @@ fused kernels. 1-d convolutions run as 2-d ones of height 1.
 
 from __future__ import annotations
 
-import builtins
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -28,7 +27,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._ops import elementwise as ew
-from .._ops._common import Tensor, _wrap, arange_like, full_like_device, needs_grad, record
+from .._ops._common import (
+    Tensor,
+    _wrap,
+    arange_like,
+    full_like_device,
+    needs_grad,
+    record,
+    same_device,
+)
 from .._ops.indexing import gather, scatter_add
 from .._ops.linalg import matmul
 from .._ops.reduction import argmax
@@ -78,11 +85,11 @@ def _tuple(value: Any, n: int, what: str, op: str, minimum: int) -> tuple[int, .
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(items) == 1:
         items = items * n
-    if len(items) != n or not builtins.all(
+    if len(items) != n or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
         raise ValueError(f"{op}: {what} must be an int or {n} ints, got {value!r}")
     items = tuple(int(v) for v in items)
-    if builtins.any(v < minimum for v in items):
+    if any(v < minimum for v in items):
         raise ValueError(f"{op}: {what} must be >= {minimum}, got {value!r}")
     return items
 
@@ -99,10 +106,7 @@ def _check_float(op: str, *tensors: Tensor | None) -> None:
                 f"{op}: expected floating-point tensors of one dtype, got "
                 f"{', '.join(str(u.dtype) for u in tensors)}; convert them first, e.g. "
                 "with .float()")
-        if t._device != first._device:
-            from .._ops._common import same_device
-
-            same_device(op, first, t)
+        same_device(op, first, t)
 
 
 def _batched(op: str, input: Tensor, nd: int) -> tuple[Tensor, bool]:
@@ -117,12 +121,12 @@ def _same_padding(op: str, x: Tensor, kernel: Sequence[int], stride: Sequence[in
                   dilation: Sequence[int]) -> tuple[Tensor, tuple[int, ...]]:
     """PyTorch's ``padding="same"``: the input padded by one more at the end of an axis
     whose total padding is odd, and the symmetric padding left to do."""
-    if builtins.any(s != 1 for s in stride):
+    if any(s != 1 for s in stride):
         raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
                          f"(stride={tuple(stride)}); give the padding as numbers")
     totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
     extra = [t % 2 for t in totals]
-    if builtins.any(extra):
+    if any(extra):
         widths: list[int] = []
         for e in reversed(extra):
             widths += [0, e]
@@ -192,7 +196,7 @@ def _conv_nd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | Non
                              f"got {padding!r}")
     padding = _tuple(padding, nd, "padding", op, 0)
     spatial = tuple(x.shape[2:])
-    if builtins.any(window_count(n, k, 1, p, d) < 1
+    if any(window_count(n, k, 1, p, d) < 1
                     for n, k, p, d in zip(spatial, kernel, padding, dilation)):
         raise ShapeError(
             f"{op}: the padded input "
@@ -247,14 +251,14 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
             f"{op}: given groups={groups} and a weight of shape {list(weight.shape)}, "
             f"expected an input with {weight.shape[0]} channels (divisible by groups), got "
             f"{x.shape[1]} channels (input shape {list(input.shape)})")
-    if builtins.any(op_ >= builtins.max(s, d)
+    if any(op_ >= max(s, d)
                     for op_, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(f"{op}: output_padding must be smaller than stride or dilation, got "
                          f"output_padding={output_padding}, stride={stride}, "
                          f"dilation={dilation}")
     size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in zip(
         x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding))
-    if builtins.any(n < 1 for n in size):
+    if any(n < 1 for n in size):
         raise ShapeError(f"{op}: the output would have size {list(size)} for input shape "
                          f"{list(input.shape)} and weight shape {list(weight.shape)}")
     out_channels = weight.shape[1] * groups
@@ -427,7 +431,7 @@ def _pool_args(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
 def _ceil_extra(x_shape: Sequence[int], args: PoolArgs) -> Pair:
     """Padding needed at the end of each axis so that every window (ceil_mode's last one
     included) lies inside the padded input."""
-    return tuple(builtins.max(0, (o - 1) * s + d * (k - 1) + 1 - n - 2 * p) for n, o, s, d, k, p
+    return tuple(max(0, (o - 1) * s + d * (k - 1) + 1 - n - 2 * p) for n, o, s, d, k, p
                  in zip(x_shape[2:], args.out, args.stride, args.dilation, args.kernel,
                         args.padding))
 

@@ -16,7 +16,17 @@ from .._tensor import Tensor
 from ..errors import FlambeauError, ShapeError
 from .parameter import Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` did not load: a ``(missing_keys, unexpected_keys)`` pair as in
+    PyTorch, plus ``mismatched_keys`` (shape mismatches, skipped when ``strict=False``)."""
+
+    mismatched_keys: list[str]
+
+    def __new__(cls, missing_keys: list[str], unexpected_keys: list[str],
+                mismatched_keys: list[str] | None = None) -> IncompatibleKeys:
+        report = super().__new__(cls, missing_keys, unexpected_keys)
+        report.mismatched_keys = list(mismatched_keys or [])
+        return report
 
 
 class StateDictError(FlambeauError, RuntimeError):
@@ -288,8 +298,11 @@ class Module:
         saved shapes (and values loaded win over pending initialisers).
 
         Returns:
-            ``(missing_keys, unexpected_keys)``; with ``strict`` either being non-empty is
-            an error. Shape mismatches are always errors, listed per key.
+            An :class:`IncompatibleKeys` report of missing, unexpected and mismatched
+            (wrong shape) keys. With ``strict`` any of them is an error and nothing is
+            loaded; without it, mismatched keys are skipped (PyTorch raises for them even
+            then) and everything else is loaded. A parameter tied under several names
+            takes the value of the last name, as in PyTorch.
         """
         from .._ops.inplace import copy_
         from ..autograd import no_grad
@@ -298,31 +311,40 @@ class Module:
         targets = self.state_dict(keep_vars=True)
         missing = [k for k in targets if k not in incoming]
         unexpected = [k for k in incoming if k not in targets]
-        problems = []
+        problems, mismatched = [], []
+        lazy_shapes: dict[int, tuple[str, tuple]] = {}
         for key, target in targets.items():
             if key not in incoming:
                 continue
             value = incoming[key]
             if not isinstance(value, Tensor):
                 problems.append(f"{key}: expected a Tensor, got {type(value).__name__}")
-            elif not _is_lazy(target) and tuple(value.shape) != tuple(target.shape):
+            elif _is_lazy(target):
+                first = lazy_shapes.setdefault(id(target), (key, tuple(value.shape)))
+                if first[1] != tuple(value.shape):
+                    mismatched.append(key)
+                    problems.append(f"{key}: shape {list(value.shape)} differs from "
+                                    f"{list(first[1])} given for the same (tied) parameter "
+                                    f"as {first[0]}")
+            elif tuple(value.shape) != tuple(target.shape):
+                mismatched.append(key)
                 problems.append(f"{key}: the checkpoint has shape {list(value.shape)}, the "
                                 f"model has shape {list(target.shape)}")
-        if strict and (missing or unexpected):
-            problems.insert(0, "missing keys: " + ", ".join(missing) if missing else
-                            "unexpected keys: " + ", ".join(unexpected))
-            if missing and unexpected:
-                problems.insert(1, "unexpected keys: " + ", ".join(unexpected))
+        if strict:
+            if unexpected:
+                problems.insert(0, "unexpected keys: " + ", ".join(unexpected))
+            if missing:
+                problems.insert(0, "missing keys: " + ", ".join(missing))
+        else:
+            problems = [p for p in problems if p.split(":")[0] not in mismatched]
         if problems:
             raise StateDictError(f"error(s) loading the state dict into {self._get_name()} "
                                  "(nothing was changed):\n  " + "\n  ".join(problems))
-        done: set[int] = set()
         materialized = {id(target) for target in targets.values() if _is_lazy(target)}
         with no_grad():
             for key, target in targets.items():
-                if key not in incoming or id(target) in done:
+                if key not in incoming or key in mismatched:
                     continue
-                done.add(id(target))
                 value = incoming[key]
                 if _is_lazy(target):
                     target.materialize(tuple(value.shape), device=None, dtype=value.dtype)
@@ -331,7 +353,7 @@ class Module:
             if any(id(p) in materialized for table in (module._parameters, module._buffers)
                    for p in table.values()):  # lazy buffers too (LazyBatchNorm's statistics)
                 module._lazy_loaded()
-        return IncompatibleKeys(missing, unexpected)
+        return IncompatibleKeys(missing, unexpected, mismatched)
 
     def _lazy_loaded(self) -> None:
         """Called after ``load_state_dict`` gave this module's lazy parameters their shapes;

@@ -139,7 +139,8 @@ class Reader:
     __getitem__ = get_tensor
 
     def get_slice(self, name: str) -> TensorSlice:
-        """A handle on tensor ``name`` whose ``[index]`` reads only the rows it needs."""
+        """A handle on tensor ``name`` whose ``[index]`` reads only what it needs (with
+        pread: the span of rows the index's first component covers)."""
         entry = self._entry(name)
         self._check_dtype(entry)
         return TensorSlice(self, entry)
