@@ -16,6 +16,7 @@ from .._tensor import Tensor
 from ..errors import FlambeauError, ShapeError
 from .parameter import Parameter
 
+
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` did not load: a ``(missing_keys, unexpected_keys)`` pair as in
     PyTorch, plus ``mismatched_keys`` (shape mismatches, skipped when ``strict=False``)."""
