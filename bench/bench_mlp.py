@@ -45,28 +45,37 @@ def numpy_step(x, y, params):
     return loss
 
 
-def flambeau_step(x, y, params):
+def flambeau_step(x, y, params, optimizer=None):
+    """Forward, backward and SGD; with ``optimizer``, its ``step()`` (flambeau.optim.SGD)."""
     w1, b1, w2, b2 = params
     logits = flambeau.relu(x @ w1 + b1) @ w2 + b2
     picked = logits.gather(1, y.reshape(-1, 1)).reshape(-1)
     loss = (logits.logsumexp(dim=1) - picked).mean()
     loss.backward()
+    if optimizer is not None:
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss
     with flambeau.no_grad():
         for p in params:
             p -= LR * p.grad
-            p.grad.zero_()
+            p.grad = None  # what optimizers' zero_grad() does by default, in both libraries
     return loss
 
 
-def torch_step(torch, x, y, params):
+def torch_step(torch, x, y, params, optimizer=None):
     w1, b1, w2, b2 = params
     logits = torch.relu(x @ w1 + b1) @ w2 + b2
     loss = torch.nn.functional.cross_entropy(logits, y)
     loss.backward()
+    if optimizer is not None:
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss
     with torch.no_grad():
         for p in params:
             p -= LR * p.grad
-            p.grad.zero_()
+            p.grad = None
     return loss
 
 
@@ -77,14 +86,20 @@ def main(repeats: int = 7) -> None:
         fx, fy = flambeau.tensor(x), flambeau.tensor(y)
         fparams = [flambeau.tensor(p, requires_grad=True) for p in params]
         nparams = [p.copy() for p in params]
+        sgd = flambeau.optim.SGD(fparams, lr=LR)
         candidates = {
             "numpy by hand": lambda x=x, y=y, p=nparams: numpy_step(x, y, p),
             "flambeau-cpu": lambda x=fx, y=fy, p=fparams: flambeau_step(x, y, p),
+            "flambeau-cpu optim.SGD": lambda x=fx, y=fy, p=fparams, o=sgd: flambeau_step(
+                x, y, p, o),
         }
         if torch is not None:
             tx, ty = torch.tensor(x), torch.tensor(y)
             tparams = [torch.tensor(p, requires_grad=True) for p in params]
+            tsgd = torch.optim.SGD(tparams, lr=LR)
             candidates["torch"] = lambda x=tx, y=ty, p=tparams: torch_step(torch, x, y, p)
+            candidates["torch optim.SGD"] = lambda x=tx, y=ty, p=tparams, o=tsgd: torch_step(
+                torch, x, y, p, o)
         number = 20 if batch == 256 else 100
         _harness.report(f"MLP 784-256-10 training step, batch {batch}",
                         _harness.paired(candidates, number, repeats), "numpy by hand")

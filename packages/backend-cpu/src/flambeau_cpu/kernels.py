@@ -11,6 +11,7 @@ import numpy as np
 from flambeau.backends import philox
 
 from .fused import FusedKernels
+from .fused_optim import FusedOptimizerKernels
 
 _erf = np.frompyfunc(_scalar_erf, 1, 1)
 
@@ -85,7 +86,7 @@ warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
 _INTEGER_IDENTITY = {"floor", "ceil", "round"}
 
 
-class NumpyKernels(FusedKernels):
+class NumpyKernels(FusedKernels, FusedOptimizerKernels):
     """Kernels for the host; device arrays are numpy ndarrays."""
 
     def empty(self, shape, dtype):

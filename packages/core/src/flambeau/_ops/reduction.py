@@ -22,12 +22,9 @@ from ._common import (
     require_float,
 )
 from .elementwise import (
-    add,
     div,
     eq,
     exp,
-    isinf,
-    log,
     maximum,
     minimum,
     mul,
@@ -37,7 +34,7 @@ from .elementwise import (
     where,
 )
 from .linalg import matmul
-from .shape import expand, movedim, reshape, squeeze_axes, unsqueeze
+from .shape import expand, movedim, reshape, unsqueeze
 
 #: What ``max(dim=...)``/``min(dim=...)`` return, like ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -270,17 +267,19 @@ def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     require_float("logsumexp", input)
     shape = input._data.shape
     axes = reduction_axes(dim, len(shape))
-    previous, STATE.enabled = STATE.enabled, False
-    try:
-        if input.numel() == 0:
-            kept = log(sum(exp(input), axes, keepdim=True))
-        else:
-            shift = _reduce("max", input, axes, True)
-            shift = where(isinf(shift), 0.0, shift)  # all -inf (or +inf) rows: no shift
-            kept = add(log(sum(exp(sub(input, shift)), axes, keepdim=True)), shift)
-        out = kept if keepdim else squeeze_axes(kept, axes)
-    finally:
-        STATE.enabled = previous
+    k, x = input._k, input._data
+    # Straight on the kernels: the value needs no graph, and this runs in every loss.
+    if input.numel() == 0:
+        total = k.unary("log", k.reduce("sum", k.unary("exp", x), axes, True))
+    else:
+        shift = k.reduce("max", x, axes, True)
+        infinite = k.binary("eq", k.unary("abs", shift), float("inf"))
+        shift = k.where(infinite, k.full((), 0, x.dtype), shift)  # all-inf rows: no shift
+        total = k.reduce("sum", k.unary("exp", k.binary("sub", x, shift)), axes, True)
+        total = k.binary("add", k.unary("log", total), shift)
+    if not keepdim:
+        total = k.reshape(total, tuple(s for i, s in enumerate(shape) if i not in axes))
+    out = _wrap(total, input._device, k)
     if STATE.enabled and input.requires_grad:
 
         def backward(g: Tensor) -> tuple:

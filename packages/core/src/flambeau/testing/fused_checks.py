@@ -1,13 +1,15 @@
 """Checks of the optional fused kernels a device has, against the core's compositions.
 
 For each fused kernel of :data:`~flambeau.backends.OPTIONAL_KERNELS` covered here
-(convolution and pooling), a check calls the device's kernel directly and compares its
-result with the reference composition the core runs when a backend lacks the kernel,
+(convolution, pooling, optimizer updates), a check calls the device's kernel directly and
+compares its result with the reference composition the core runs when a backend lacks it,
 computed on the same device from required kernels only. A device without a kernel skips
 its checks: the composition is then what runs, and ``op_checks`` covers it.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
@@ -191,3 +193,82 @@ def test_fused_avg_pool2d_grad(device, supported_dtypes, case, options, dtype):
     got = k.to_numpy(kernel(k.from_numpy(g), x.shape, *_conv._avg_extra(args, *options)))
     want = _conv.avg_pool2d_grad_op(_tensor(g, device), x.shape, args, *options, fused=False)
     _close(got, want.numpy(), dtype, f"avg_pool2d_grad {case}")
+
+
+# --- optimizer updates ------------------------------------------------------------------
+
+_SGD_CASES = {
+    "plain": {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+    "momentum": {"momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01, "nesterov": False},
+    "nesterov": {"momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": True},
+}
+_ADAM_CASES = {
+    "adam": {"weight_decay": 0.0, "decoupled": False, "amsgrad": False},
+    "l2": {"weight_decay": 0.1, "decoupled": False, "amsgrad": False},
+    "adamw_amsgrad": {"weight_decay": 0.1, "decoupled": True, "amsgrad": True},
+}
+
+
+def _state_tensors(device, dtype, count: int, seed: int) -> list[flambeau.Tensor]:
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 4), (5,), ()][:count] + [(2, 2)] * max(count - 3, 0)
+    return [_tensor(rng.standard_normal(s).astype(dtype), device) for s in shapes]
+
+
+def _fused_and_reference(device, dtype, names: int, seed: int):
+    twins = []
+    for _ in range(2):
+        twins.append([_state_tensors(device, dtype, 3, seed + i) for i in range(names)])
+    return twins
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("case", sorted(_SGD_CASES))
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sgd_step_matches_the_composition(device, supported_dtypes, dtype, case, maximize):
+    from flambeau.optim.sgd import sgd_step
+
+    _require(supported_dtypes, dtype)
+    kernel = _kernel(device, "sgd_step")
+    options = dict(_SGD_CASES[case], lr=0.1, maximize=maximize)
+    fused, reference = _fused_and_reference(device, dtype, 3, seed=7)
+    with flambeau.no_grad():
+        for _ in range(3):  # momentum buffers carry over between steps
+            params, grads, bufs = fused
+            kernel([p._data for p in params], [g._data for g in grads],
+                   [b._data for b in bufs] if options["momentum"] else None, **options)
+            params, grads, bufs = reference
+            sgd_step(params, grads, bufs if options["momentum"] else None, **options)
+    for got, want in zip(itertools.chain(*fused), itertools.chain(*reference)):
+        assert_close(got.numpy(), want.numpy(), rtol=1e-6 if dtype == "float32" else 1e-12,
+                     atol=1e-7 if dtype == "float32" else 1e-14, what=f"sgd_step {case}")
+
+
+@pytest.mark.parametrize("case", sorted(_ADAM_CASES))
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_adam_step_matches_the_composition(device, supported_dtypes, dtype, case):
+    from flambeau.optim.adam import adam_step
+
+    _require(supported_dtypes, dtype)
+    kernel = _kernel(device, "adam_step")
+    amsgrad = _ADAM_CASES[case]["amsgrad"]
+    options = {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "maximize": False,
+               "weight_decay": _ADAM_CASES[case]["weight_decay"],
+               "decoupled": _ADAM_CASES[case]["decoupled"]}
+    fused, reference = _fused_and_reference(device, dtype, 5, seed=11)
+    with flambeau.no_grad():
+        for step in (1, 2, 3):
+            params, grads, means, squares, maxima = fused
+            for s in squares + maxima:
+                s.abs_()
+            kernel([p._data for p in params], [g._data for g in grads],
+                   [m._data for m in means], [s._data for s in squares],
+                   [m._data for m in maxima] if amsgrad else None, step=step, **options)
+            params, grads, means, squares, maxima = reference
+            for s in squares + maxima:
+                s.abs_()
+            adam_step(params, grads, means, squares, maxima if amsgrad else None, step=step,
+                      **options)
+    for got, want in zip(itertools.chain(*fused), itertools.chain(*reference)):
+        assert_close(got.numpy(), want.numpy(), rtol=1e-5 if dtype == "float32" else 1e-11,
+                     atol=1e-6 if dtype == "float32" else 1e-13, what=f"adam_step {case}")
