@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import re
 import threading
 import traceback
@@ -63,6 +62,8 @@ class _Registry:
                 self._load_entry_points()
 
     def _load_entry_points(self) -> None:
+        import importlib.metadata as metadata  # only on the first device query: it is slow
+
         entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_ep_sort_key)
         for ep in entry_points:
             dist = getattr(ep, "dist", None)
@@ -128,7 +129,7 @@ class _Registry:
             self._discovered = False
 
 
-def _ep_sort_key(ep: metadata.EntryPoint) -> tuple[int, str]:
+def _ep_sort_key(ep: Any) -> tuple[int, str]:
     # In-repo names first, so a third party cannot shadow "cpu" by sorting earlier.
     return (0 if ep.name in {"cpu", "cuda", "opencl"} else 1, ep.name)
 
