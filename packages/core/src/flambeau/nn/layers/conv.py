@@ -33,8 +33,9 @@ class _ConvNd(Module):
     _transposed: bool = False
 
     def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any,
-                 stride: Any, padding: Any, dilation: Any, groups: int, bias: bool,
-                 padding_mode: str, device: Any, dtype: Any, output_padding: Any = 0) -> None:
+                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device: Any = None,
+                 dtype: Any = None, output_padding: Any = 0) -> None:
         super().__init__()
         nd, name = self._nd, type(self).__name__
         if not isinstance(groups, int) or groups < 1:
@@ -157,13 +158,6 @@ class Conv1d(_ConvNd):
 
     _nd = 1
 
-    def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any,
-                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros", device: Any = None,
-                 dtype: Any = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, device, dtype)
-
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)
         return self._call(F.conv1d, input, self.weight, self.bias, self.stride, self.padding,
@@ -180,13 +174,6 @@ class Conv2d(_ConvNd):
     """
 
     _nd = 2
-
-    def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any,
-                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros", device: Any = None,
-                 dtype: Any = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)

@@ -204,6 +204,27 @@ LazyBatchNorm2d = _lazy_batch_norm(BatchNorm2d)
 LazyBatchNorm3d = _lazy_batch_norm(BatchNorm3d)
 
 
+def _affine_parameters(layer: Module, shape: tuple, affine: bool, bias: bool, device: Any,
+                       dtype: Any) -> None:
+    """Register ``weight`` (ones) and ``bias`` (zeros) of ``shape``, or ``None`` placeholders."""
+    dt = _dtypes.DEFAULT_FLOAT if dtype is None else dtype
+    if affine:
+        layer.weight = Parameter(full(shape, 1.0, device=device, dtype=dt))
+    else:
+        layer.register_parameter("weight", None)
+    if affine and bias:
+        layer.bias = Parameter(full(shape, 0.0, device=device, dtype=dt))
+    else:
+        layer.register_parameter("bias", None)
+
+
+def _reset_affine(layer: Module) -> None:
+    if layer.weight is not None:
+        init.ones_(layer.weight)
+    if layer.bias is not None:
+        init.zeros_(layer.bias)
+
+
 class LayerNorm(Module):
     """Normalise over the last dimensions, which must equal ``normalized_shape``.
 
@@ -221,23 +242,11 @@ class LayerNorm(Module):
         self.normalized_shape = shape
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            dt = _dtypes.DEFAULT_FLOAT if dtype is None else dtype
-            self.weight = Parameter(full(shape, 1.0, device=device, dtype=dt))
-            if bias:
-                self.bias = Parameter(full(shape, 0.0, device=device, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, shape, elementwise_affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
         """Weight 1, bias 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         k = len(self.normalized_shape)
@@ -271,23 +280,11 @@ class GroupNorm(Module):
                              f"num_groups={num_groups}")
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
-        if affine:
-            dt = _dtypes.DEFAULT_FLOAT if dtype is None else dtype
-            self.weight = Parameter(full((num_channels,), 1.0, device=device, dtype=dt))
-            if bias:
-                self.bias = Parameter(full((num_channels,), 0.0, device=device, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
         """Weight 1, bias 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim < 2 or input.shape[1] != self.num_channels:
