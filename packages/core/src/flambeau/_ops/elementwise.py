@@ -100,6 +100,12 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
+    if (alpha == 1 and isinstance(other, Tensor) and isinstance(input, Tensor)
+            and not (input.requires_grad or other.requires_grad)):
+        a, b = input._data, other._data
+        # The commonest op, kept to one check and one kernel call when nothing is recorded.
+        if input._device is other._device and a.dtype == b.dtype and a.shape == b.shape:
+            return _wrap(input._k.binary("add", a, b), input._device, input._k)
     if alpha != 1:
         other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     out, a, b = _binary("add", input, other)
