@@ -51,4 +51,5 @@ def test_demo_trains_on_cpu():
 def test_demo_on_a_missing_device_fails_clearly():
     result = _run("demo", "--device", "cuda:0")
     assert result.returncode == 1
-    assert "no installed backend provides 'cuda'" in result.stdout
+    assert ("no installed backend provides 'cuda'" in result.stdout  # flambeau-cuda absent
+            or "the 'cuda' backend found no devices" in result.stdout)  # or no GPU

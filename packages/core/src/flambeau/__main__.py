@@ -20,11 +20,16 @@ def print_devices(out=sys.stdout) -> int:
     for name, backend in sorted(installed.items()):
         count = _device._safe_count(backend)
         print(f"  {name}: {count} device(s)  [{type(backend).__module__}]", file=out)
+        reason = _device.unavailable_reason(backend) if count == 0 else None
+        if reason:
+            print(f"    no devices: {reason}", file=out)
         for index in range(count):
             info = backend.device_info(index)
             dtypes = ", ".join(str(d) for d in info.dtypes)
             print(f"    {name}:{index}  {info.name}, {_format_bytes(info.memory_bytes)}", file=out)
             print(f"      dtypes: {dtypes}", file=out)
+            if info.extra:
+                print("      " + ", ".join(f"{k}: {v}" for k, v in info.extra.items()), file=out)
     failures = backends.errors()
     if failures:
         print("plugins that failed to load:", file=out)

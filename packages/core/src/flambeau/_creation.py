@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _dtypes
+from . import _device, _dtypes
 from ._ops._common import resolve_device
 from ._tensor import Tensor, _wrap
 from .errors import DTypeError, ShapeError
@@ -92,7 +92,17 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def from_dlpack(obj: Any, device: Any = None) -> Tensor:
-    """A tensor from any object implementing ``__dlpack__`` (copied through the host)."""
+    """A tensor from any object implementing ``__dlpack__``.
+
+    Memory on a device whose backend can adopt it (a CUDA tensor of torch or cupy, with
+    flambeau-cuda installed) is shared, not copied, unless ``device`` names another
+    device; anything else is copied through the host.
+    """
+    owner = _device.dlpack_owner(obj)
+    if owner is not None:
+        dev, kernels = owner
+        shared = _wrap(kernels.from_dlpack(obj), dev, kernels)
+        return shared if device is None else shared.to(device)
     host = np.from_dlpack(obj)
     return tensor(host, dtype=host.dtype, device=device)
 

@@ -172,9 +172,10 @@ def _resolve(dev: Device) -> tuple[Any, int]:
     count = backend.device_count()
     if index >= count:
         if count == 0:
+            reason = unavailable_reason(backend)
             raise DeviceUnavailableError(
                 f"device {dev} is not available: the {dev.type!r} backend found no devices "
-                "on this machine"
+                "on this machine" + (f": {reason}" if reason else "")
             )
         raise DeviceUnavailableError(
             f"device {dev} does not exist: the {dev.type!r} backend has {count} device(s), "
@@ -196,6 +197,34 @@ def _no_backend_message(dev: Device) -> str:
         if dev.type in _INSTALL_HINT:
             lines.append("Install it with: " + _INSTALL_HINT[dev.type])
     return "\n".join(lines + _failure_lines())
+
+
+def unavailable_reason(backend: Any) -> str | None:
+    """Why ``backend`` has no devices, if it says (its optional ``unavailable_reason()``)."""
+    reason = getattr(backend, "unavailable_reason", None)
+    try:
+        return reason() if callable(reason) else None
+    except Exception:
+        return None
+
+
+def dlpack_owner(obj: Any) -> tuple[Device, Kernels] | None:
+    """The device and kernels that can adopt DLPack producer ``obj`` in place: a backend
+    whose optional ``dlpack_index`` names ``obj``'s DLPack device and whose kernels have
+    ``from_dlpack``. ``None`` when no backend can (the caller copies through the host)."""
+    where = getattr(obj, "__dlpack_device__", None)
+    if where is None:
+        return None
+    dl_type, dl_id = where()
+    for name, backend in sorted(REGISTRY.all().items()):
+        index_of = getattr(backend, "dlpack_index", None)
+        index = index_of(int(dl_type), int(dl_id)) if index_of is not None else None
+        if index is not None:
+            dev = Device(name, index)
+            kernels = kernels_for(dev)
+            if getattr(kernels, "from_dlpack", None) is not None:
+                return dev, kernels
+    return None
 
 
 def kernels_for(dev: Device) -> Kernels:

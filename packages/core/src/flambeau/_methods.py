@@ -48,7 +48,10 @@ def to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
 
 
 def _move(x: Tensor, target: _device.Device, kernels: Any) -> Tensor:
-    out = _wrap(kernels.from_numpy(x._k.to_numpy(x._data)), target, kernels)
+    # Between devices of one backend its from_peer kernel, if any, skips the host.
+    peer = getattr(kernels, "from_peer", None) if target.type == x._device.type else None
+    data = peer(x._data) if peer is not None else kernels.from_numpy(x._k.to_numpy(x._data))
+    out = _wrap(data, target, kernels)
     if STATE.enabled and x.requires_grad:
         source = x._device
         record(out, "ToCopyBackward0", (x,), lambda g: (to(g, source),))

@@ -242,6 +242,9 @@ class Tensor:
         return format(repr(self), spec)
 
     def __dlpack__(self, **kwargs: Any) -> Any:
+        export = getattr(self._k, "to_dlpack", None)  # stream-ordered export
+        if export is not None:
+            return export(self._data, **kwargs)
         dlpack = getattr(self._data, "__dlpack__", None)
         source = self._data if dlpack is not None else self._k.to_numpy(self._data)
         return source.__dlpack__(**kwargs)

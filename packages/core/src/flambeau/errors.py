@@ -41,6 +41,11 @@ class FlambeauIndexError(FlambeauError, IndexError):
     """An index is out of range or of an unsupported kind."""
 
 
+class OutOfMemoryError(FlambeauError, MemoryError):
+    """A device ran out of memory; the message names the device, the bytes asked for and
+    the bytes free. Tensors that existed before stay usable."""
+
+
 __all__ = [
     "BackendError",
     "DTypeError",
@@ -49,5 +54,6 @@ __all__ = [
     "FlambeauError",
     "FlambeauIndexError",
     "InvalidDeviceError",
+    "OutOfMemoryError",
     "ShapeError",
 ]

@@ -169,6 +169,14 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "core hands it over: nothing else writes to it",
     "to_numpy_shared": "to_numpy_shared(x) -> numpy array viewing x's memory, no copy (any "
     "strides; waits for pending work on x); the core only reads it",
+    # Device memory shared with other libraries (DLPack) and copied between devices of one
+    # backend without the host. References: through the host with to_numpy / from_numpy.
+    "from_dlpack": "from_dlpack(obj) -> device array viewing the memory of obj, a DLPack "
+    "producer on this kernel set's device (see Backend.dlpack_index), no copy",
+    "to_dlpack": "to_dlpack(x, **kwargs) -> x.__dlpack__(**kwargs), ordered after the work "
+    "queued on x (for backends that queue work on streams of their own)",
+    "from_peer": "from_peer(x) -> a copy on this device of x, an array of another device of "
+    "the same backend (a GPU peer copy)",
     "softmax": "softmax(x, axis)",
     "log_softmax": "log_softmax(x, axis)",
     "cross_entropy": "cross_entropy(logits (N, C), target int64 (N,) in [0, C)) -> per-row "
@@ -271,6 +279,14 @@ class Backend(Protocol):
         name: The device-type prefix users type (``"cpu"``, ``"cuda"``, ...): lower-case
             letters, digits and underscores, starting with a letter.
         contract_version: The :data:`CONTRACT_VERSION` this backend implements.
+
+    Optional members, found with ``getattr``:
+
+    * ``unavailable_reason() -> str | None``: why ``device_count()`` is 0 (no driver, a
+      missing library, no hardware); ``flambeau devices`` and device errors show it.
+    * ``dlpack_index(device_type, device_id) -> int | None``: the index of the device that
+      a DLPack device (an object's ``__dlpack_device__()``) names, or ``None``; with the
+      ``from_dlpack`` kernel, ``flambeau.from_dlpack`` then keeps such memory in place.
     """
 
     name: str

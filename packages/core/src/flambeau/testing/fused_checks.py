@@ -1,10 +1,11 @@
 """Checks of the optional fused kernels a device has, against the core's compositions.
 
 For each fused kernel of :data:`~flambeau.backends.OPTIONAL_KERNELS` covered here
-(convolution, pooling, optimizer updates), a check calls the device's kernel directly and
-compares its result with the reference composition the core runs when a backend lacks it,
-computed on the same device from required kernels only. A device without a kernel skips
-its checks: the composition is then what runs, and ``op_checks`` covers it.
+(convolution, pooling, optimizer updates, softmax and cross-entropy, layer and batch
+norm), a check calls the device's kernel directly and compares its result with the
+reference composition the core runs when a backend lacks it, computed on the same device
+from required kernels only. A device without a kernel skips its checks: the composition
+is then what runs, and ``op_checks`` covers it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 import flambeau
 from flambeau._device import kernels_for
-from flambeau.nn import _conv
+from flambeau.nn import _conv, _loss, _norm
+from flambeau.nn import functional as F
 
 from ._compare import assert_close
 from .kernel_checks import _require
@@ -272,3 +274,129 @@ def test_adam_step_matches_the_composition(device, supported_dtypes, dtype, case
     for got, want in zip(itertools.chain(*fused), itertools.chain(*reference)):
         assert_close(got.numpy(), want.numpy(), rtol=1e-5 if dtype == "float32" else 1e-11,
                      atol=1e-6 if dtype == "float32" else 1e-13, what=f"adam_step {case}")
+
+
+# --- softmax and cross-entropy ----------------------------------------------------------
+
+# (shape, axis)
+_SOFTMAX_CASES = {
+    "rows": ((5, 7), 1),
+    "columns": ((5, 7), 0),
+    "middle": ((2, 6, 3), 1),
+    "vector": ((9,), 0),
+    "wide": ((3, 1000), 1),
+    "one class": ((4, 1), 1),
+    "no rows": ((0, 4), 1),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(_SOFTMAX_CASES))
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_fused_softmax(device, supported_dtypes, name, case, dtype):
+    kernel = _kernel(device, name)
+    _require(supported_dtypes, dtype)
+    shape, axis = _SOFTMAX_CASES[case]
+    x = _random(shape, dtype, 6) * 10
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(x), axis))
+    want = getattr(F, name)(_tensor(x, device), axis)
+    _close(got, want.numpy(), dtype, f"{name} {case}")
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "cross_entropy"])
+def test_fused_softmax_special_values(device, name):
+    """Large logits, -inf, a row of -inf only and NaN, as the composition treats them."""
+    kernel = _kernel(device, name)
+    inf, nan = np.inf, np.nan
+    x = np.array([[1000.0, 1001.0, 999.0], [-inf, 0.0, 1.0], [-inf, -inf, -inf],
+                  [nan, 1.0, 2.0], [-1e4, 0.0, 1e4]], np.float32)
+    k = kernels_for(device)
+    if name == "cross_entropy":
+        target = np.array([1, 2, 0, 2, 0], np.int64)
+        got = kernel(k.from_numpy(x), k.from_numpy(target))
+        want = _loss.cross_entropy_reference(_tensor(x, device), _tensor(target, device))
+    else:
+        got = kernel(k.from_numpy(x), 1)
+        want = getattr(F, name)(_tensor(x, device), 1)
+    _close(k.to_numpy(got), want.numpy(), "float32", name)
+
+
+# (rows, classes)
+_CROSS_ENTROPY_CASES = {"batch": (8, 10), "one class": (3, 1), "wide": (4, 1000),
+                        "one row": (1, 5), "no rows": (0, 5)}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", sorted(_CROSS_ENTROPY_CASES))
+def test_fused_cross_entropy(device, supported_dtypes, case, dtype):
+    kernel = _kernel(device, "cross_entropy")
+    _require(supported_dtypes, dtype)
+    n, c = _CROSS_ENTROPY_CASES[case]
+    logits = _random((n, c), dtype, 7) * 5
+    target = np.random.default_rng(8).integers(0, c, n).astype(np.int64)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(logits), k.from_numpy(target)))
+    want = _loss.cross_entropy_reference(_tensor(logits, device), _tensor(target, device))
+    _close(got, want.numpy(), dtype, f"cross_entropy {case}")
+
+
+# --- normalisation ------------------------------------------------------------------------
+
+# (x shape, axes, weight and bias shape: None for none)
+_NORM_CASES = {
+    "layer": ((6, 5, 8), (2,), (8,)),
+    "layer over 2 dims": ((4, 3, 5), (1, 2), (3, 5)),
+    "batch": ((4, 3, 5, 6), (0, 2, 3), (1, 3, 1, 1)),
+    "batch 2-d": ((16, 7), (0,), (1, 7)),
+    "group": ((3, 2, 12), (2,), None),
+    "many rows": ((300, 3), (1,), (3,)),
+    "long rows": ((2, 9000), (1,), None),
+}
+
+
+def _device_or_none(k, a):
+    return None if a is None else k.from_numpy(a)
+
+
+def _tensor_or_none(a, device):
+    return None if a is None else _tensor(a, device)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("case", sorted(_NORM_CASES))
+def test_fused_layer_norm(device, supported_dtypes, case, affine, dtype):
+    kernel = _kernel(device, "layer_norm")
+    _require(supported_dtypes, dtype)
+    shape, axes, param_shape = _NORM_CASES[case]
+    x = _random(shape, dtype, 9) * 3 + 1
+    w = _random(param_shape, dtype, 10) if affine and param_shape else None
+    b = _random(param_shape, dtype, 11) if affine and param_shape else None
+    k = kernels_for(device)
+    got = kernel(k.from_numpy(x), _device_or_none(k, w), _device_or_none(k, b), axes, 1e-5)
+    want = _norm.layer_norm_reference(_tensor(x, device), _tensor_or_none(w, device),
+                                      _tensor_or_none(b, device), axes, 1e-5)
+    for name, g, t in zip(("y", "mean", "var"), got, want):
+        _close(k.to_numpy(g), t.numpy(), dtype, f"layer_norm {case} {name}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (16, 7)], ids=["4-d", "2-d"])
+def test_fused_batch_norm(device, supported_dtypes, shape, affine, dtype):
+    kernel = _kernel(device, "batch_norm")
+    _require(supported_dtypes, dtype)
+    stat_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    x = _random(shape, dtype, 12) * 2
+    mean = _random(stat_shape, dtype, 13)
+    var = (np.abs(_random(stat_shape, dtype, 14)) + 0.5).astype(dtype)
+    w = _random(stat_shape, dtype, 15) if affine else None
+    b = _random(stat_shape, dtype, 16) if affine else None
+    k = kernels_for(device)
+    got = kernel(k.from_numpy(x), _device_or_none(k, w), _device_or_none(k, b),
+                 k.from_numpy(mean), k.from_numpy(var), 1e-5)
+    want = _norm.batch_norm_reference(
+        _tensor(x, device), _tensor_or_none(w, device), _tensor_or_none(b, device),
+        _tensor(mean, device), _tensor(var, device), 1e-5)
+    _close(k.to_numpy(got), want.numpy(), dtype, "batch_norm")
