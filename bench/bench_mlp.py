@@ -49,8 +49,7 @@ def flambeau_step(x, y, params, optimizer=None):
     """Forward, backward and SGD; with ``optimizer``, its ``step()`` (flambeau.optim.SGD)."""
     w1, b1, w2, b2 = params
     logits = flambeau.relu(x @ w1 + b1) @ w2 + b2
-    picked = logits.gather(1, y.reshape(-1, 1)).reshape(-1)
-    loss = (logits.logsumexp(dim=1) - picked).mean()
+    loss = flambeau.nn.functional.cross_entropy(logits, y)
     loss.backward()
     if optimizer is not None:
         optimizer.step()

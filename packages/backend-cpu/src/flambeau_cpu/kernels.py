@@ -11,6 +11,7 @@ import numpy as np
 from flambeau.backends import philox
 
 from .fused import FusedKernels
+from .fused_loss import FusedLossKernels
 from .fused_optim import FusedOptimizerKernels
 
 _erf = np.frompyfunc(_scalar_erf, 1, 1)
@@ -80,13 +81,13 @@ ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
 # Floating-point edge cases (log(0), 1/0, overflow) give inf/nan as on every device;
 # numpy's warnings about them are noise. A filter for this module costs nothing per call,
 # where an errstate block would cost more than a small kernel itself.
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"flambeau_cpu\.")
 
 # numpy returns float64 for floor/ceil/round of integers; the contract keeps the dtype.
 _INTEGER_IDENTITY = {"floor", "ceil", "round"}
 
 
-class NumpyKernels(FusedKernels, FusedOptimizerKernels):
+class NumpyKernels(FusedKernels, FusedLossKernels, FusedOptimizerKernels):
     """Kernels for the host; device arrays are numpy ndarrays."""
 
     def empty(self, shape, dtype):

@@ -224,6 +224,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if input.ndim >= 1 and tuple(target.shape) == tuple(input.shape):
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     input, target, unbatched = _class_targets("cross_entropy", input, target)
+    if (weight is None and label_smoothing == 0 and reduction != "none" and input.ndim == 2
+            and target.dtype.kind in "iu"):
+        fast = _plain_cross_entropy(input, target, ignore_index, reduction)
+        if fast is not None:
+            return fast
     kernel = getattr(input._k, "cross_entropy", None)
     if label_smoothing == 0 and kernel is not None:
         w, ignored, safe = _class_weights("cross_entropy", input, target, weight, ignore_index)
@@ -245,6 +250,45 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         loss, smooth = squeeze_axes(loss, (0,)), squeeze_axes(smooth, (0,))
     return ew.add(ew.mul(loss, 1.0 - label_smoothing),
                   ew.mul(smooth, label_smoothing / classes))
+
+
+def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
+                         reduction: str) -> Tensor | None:
+    """The common case — (N, C) logits, class indices, no weights, smoothing or ignored
+    entries, a mean or a sum — as one recorded node: the general path records about
+    fifteen, which dominated small training steps. ``None`` when the case does not apply.
+    """
+    classes = input.shape[1]
+    if 0 <= ignore_index < classes:
+        return None  # the ignored class may be among the targets
+    extent = int_range(target)
+    if extent is None or extent[0] < 0 or extent[1] >= classes:
+        return None  # empty, meta, ignore_index or out of range: the general path decides
+    n = input.shape[0]
+    flat = target if target.dtype == np.int64 else cast(target, np.dtype("int64"))
+    kernel = getattr(input._k, "cross_entropy", None)
+    k = input._k
+    if kernel is not None:
+        rows = kernel(input._data, flat._data)
+    else:
+        previous, STATE.enabled = STATE.enabled, False
+        try:
+            rows = cross_entropy_reference(input, flat)._data
+        finally:
+            STATE.enabled = previous
+    total = k.reduce("sum", rows, None, False)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    out = _wrap(k.binary("mul", total, scale), input._device, k)
+    if needs_grad(input):
+
+        def backward(g: Tensor) -> tuple:
+            softmax = ew.exp(_log_softmax(input, 1))
+            one_hot = cast(ew.eq(unsqueeze(flat, 1), arange_like(classes, input)), g.dtype)
+            return (ew.mul(ew.sub(softmax, one_hot), ew.mul(g, scale)),)
+
+        name = "NllLossBackward0"  # PyTorch's name for the node a cross entropy ends in
+        record(out, name, (input,), backward, (input,))
+    return out
 
 
 def cross_entropy_reference(logits: Tensor, target: Tensor) -> Tensor:
