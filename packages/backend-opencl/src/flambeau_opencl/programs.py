@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -176,18 +176,3 @@ class DTypeUnsupported(DTypeError):
     """The device cannot run kernels of this dtype."""
 
 
-def scalar_bytes(value: Any, fmt: str) -> bytes:
-    """``value`` packed as a kernel argument of struct format ``fmt``."""
-    if fmt in "fd":
-        return struct.pack("<" + fmt, float(value))
-    if fmt == "B" and isinstance(value, (bool, np.bool_)):
-        return struct.pack("<B", int(value))
-    try:
-        return struct.pack("<" + fmt, int(value))
-    except struct.error:
-        # Out-of-range Python ints wrap like numpy's C casts.
-        bits = struct.calcsize(fmt) * 8
-        wrapped = int(value) & ((1 << bits) - 1)
-        if fmt.islower() and wrapped >= 1 << (bits - 1):
-            wrapped -= 1 << bits
-        return struct.pack("<" + fmt, wrapped)

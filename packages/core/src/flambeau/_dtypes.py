@@ -75,11 +75,6 @@ def category(dtype: np.dtype) -> int:
     return _CATEGORY[dtype.kind]
 
 
-def is_floating(dtype: np.dtype) -> bool:
-    """True for float16/32/64."""
-    return dtype.kind == "f"
-
-
 def scalar_dtype(value: Any) -> np.dtype:
     """The default dtype of a Python scalar."""
     if isinstance(value, (bool, np.bool_)):

@@ -98,6 +98,11 @@ def _shape(x: Any) -> tuple[int, ...]:
     return x._data.shape if isinstance(x, Tensor) else ()
 
 
+def scaled(other: Any, alpha: Any) -> Any:
+    """``alpha * other`` for the ``alpha=`` argument of add/sub (tensor or number)."""
+    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+
+
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
     if (alpha == 1 and isinstance(other, Tensor) and isinstance(input, Tensor)
@@ -107,7 +112,7 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         if input._device is other._device and a.dtype == b.dtype and a.shape == b.shape:
             return _wrap(input._k.binary("add", a, b), input._device, input._k)
     if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+        other = scaled(other, alpha)
     out, a, b = _binary("add", input, other)
     if _grad_enabled_for(a, b):
         sa, sb = _shape(a), _shape(b)
@@ -121,7 +126,7 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         raise TypeError("subtraction with a bool operand is not supported (as in PyTorch); "
                         "invert a mask with ~ or logical_not(), compare two with ^")
     if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+        other = scaled(other, alpha)
     out, a, b = _binary("sub", input, other)
     if _grad_enabled_for(a, b):
         sa, sb = _shape(a), _shape(b)

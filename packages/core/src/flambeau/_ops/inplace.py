@@ -119,16 +119,12 @@ def apply_(target: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
 
 def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self += alpha * other``."""
-    return binary_("add", self, other if alpha == 1 else _scaled(other, alpha))
+    return binary_("add", self, other if alpha == 1 else ew.scaled(other, alpha))
 
 
 def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self -= alpha * other``."""
-    return binary_("sub", self, other if alpha == 1 else _scaled(other, alpha))
-
-
-def _scaled(other: Any, alpha: Any) -> Any:
-    return ew.mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    return binary_("sub", self, other if alpha == 1 else ew.scaled(other, alpha))
 
 
 def mul_(self: Tensor, other: Any) -> Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 from .. import _dtypes
 from .._tensor import Tensor
 from ..errors import FlambeauError, ShapeError
-from .parameter import Parameter
+from .parameter import Parameter, is_lazy
 
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -320,7 +320,7 @@ class Module:
             value = incoming[key]
             if not isinstance(value, Tensor):
                 problems.append(f"{key}: expected a Tensor, got {type(value).__name__}")
-            elif _is_lazy(target):
+            elif is_lazy(target):
                 first = lazy_shapes.setdefault(id(target), (key, tuple(value.shape)))
                 if first[1] != tuple(value.shape):
                     mismatched.append(key)
@@ -341,13 +341,13 @@ class Module:
         if problems:
             raise StateDictError(f"error(s) loading the state dict into {self._get_name()} "
                                  "(nothing was changed):\n  " + "\n  ".join(problems))
-        materialized = {id(target) for target in targets.values() if _is_lazy(target)}
+        materialized = {id(target) for target in targets.values() if is_lazy(target)}
         with no_grad():
             for key, target in targets.items():
                 if key not in incoming or key in mismatched:
                     continue
                 value = incoming[key]
-                if _is_lazy(target):
+                if is_lazy(target):
                     target.materialize(tuple(value.shape), device=None, dtype=value.dtype)
                 copy_(target, value)
         for module in self.modules():
@@ -380,7 +380,7 @@ class Module:
                 for value in table.values():
                     if value is None:
                         continue
-                    if _is_lazy(value):
+                    if is_lazy(value):
                         value._lazy_to(device, dtype)
                         continue
                     if id(value) not in moved:
@@ -506,9 +506,6 @@ def _detached(value: Tensor) -> Tensor:
         return value
     return value.detach()
 
-
-def _is_lazy(value: Any) -> bool:
-    return isinstance(value, Parameter) and value.is_uninitialized()
 
 
 def _check_name(name: Any, module: Module) -> None:

@@ -20,7 +20,7 @@ from .. import init
 from .._norm import has_values
 from ..lazy import lazy_alias
 from ..module import LayerInputError, Module
-from ..parameter import Parameter, UninitializedBuffer
+from ..parameter import Parameter, UninitializedBuffer, is_lazy
 
 _DEFAULTS = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
 
@@ -105,7 +105,7 @@ class _BatchNorm(Module):
         channels = input.shape[1]
         vectors = self._vectors()
         if self.num_features is None:
-            known = [v.shape[0] for _, v in vectors if not _is_lazy(v)]
+            known = [v.shape[0] for _, v in vectors if not is_lazy(v)]
             self.num_features = known[0] if known else channels
         if channels != self.num_features:
             raise LayerInputError(self, f"expected an input with num_features="
@@ -113,13 +113,13 @@ class _BatchNorm(Module):
                                         f"of shape {self._layout.format(self.num_features)}, "
                                         f"got shape {list(input.shape)}")
         for name, value in vectors:
-            if _is_lazy(value):
+            if is_lazy(value):
                 fill = _DEFAULTS[name]
                 value.materialize((channels,), device=input.device,
                                   default_init=lambda t, fill=fill: init.constant_(t, fill))
 
     def _lazy_loaded(self) -> None:
-        known = [v.shape[0] for _, v in self._vectors() if not _is_lazy(v)]
+        known = [v.shape[0] for _, v in self._vectors() if not is_lazy(v)]
         if self.num_features is None and known:
             self.num_features = known[0]
 
@@ -146,9 +146,6 @@ class _BatchNorm(Module):
         return (f"{features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
                 f"{bias}, track_running_stats={self.track_running_stats}")
 
-
-def _is_lazy(value: Any) -> bool:
-    return isinstance(value, Parameter) and value.is_uninitialized()
 
 
 class BatchNorm1d(_BatchNorm):
