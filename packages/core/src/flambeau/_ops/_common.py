@@ -146,3 +146,18 @@ def require_float(op: str, t: Tensor) -> None:
 def arange_like(n: int, like: Tensor) -> Tensor:
     """``0, 1, ..., n-1`` as int64 on ``like``'s device."""
     return _wrap(like._k.from_numpy(np.arange(n, dtype=np.int64)), like._device, like._k)
+
+
+def has_values(t: Tensor) -> bool:
+    """False for meta tensors (shapes only), whose values checks must skip."""
+    return t._device.type != "meta"
+
+
+def int_range(t: Tensor) -> tuple[int, int] | None:
+    """The smallest and largest value of an integer tensor (two scalars to the host, not
+    the whole tensor); ``None`` when it is empty or has no values (meta)."""
+    if not t.numel() or not has_values(t):
+        return None
+    lo = t._k.to_numpy(t._k.reduce("min", t._data, None, False))
+    hi = t._k.to_numpy(t._k.reduce("max", t._data, None, False))
+    return int(lo), int(hi)

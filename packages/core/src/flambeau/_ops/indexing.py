@@ -23,6 +23,7 @@ from ._common import (
     arange_like,
     cast,
     full_like_device,
+    int_range,
     needs_grad,
     record,
     same_device,
@@ -289,14 +290,12 @@ def _check_gather_index(op: str, input: Tensor, axis: int, index: Tensor) -> Non
     same_device(op, input, index)
     if index.ndim != input.ndim:
         raise ShapeError(f"{op}: index has {index.ndim} dimensions but input has {input.ndim}")
-    if index._device.type == "meta":
-        return  # shapes only: there are no values to check
-    host = index._k.to_numpy(index._data)
+    extent = int_range(index)  # None on the meta device: shapes only, nothing to check
     size = input._data.shape[axis]
-    if host.size and (host.min() < 0 or host.max() >= size):
+    if extent is not None and (extent[0] < 0 or extent[1] >= size):
         raise FlambeauIndexError(
             f"{op}: index values must be in [0, {size}) for dimension {axis}, got values from "
-            f"{host.min()} to {host.max()}"
+            f"{extent[0]} to {extent[1]}"
         )
 
 

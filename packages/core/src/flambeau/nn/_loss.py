@@ -15,12 +15,21 @@ import numpy as np
 
 from .._ops import elementwise as ew
 from .._ops import reduction as red
-from .._ops._common import STATE, _wrap, arange_like, cast, needs_grad, record, same_device
+from .._ops._common import (
+    STATE,
+    _wrap,
+    arange_like,
+    cast,
+    has_values,
+    int_range,
+    needs_grad,
+    record,
+    same_device,
+)
 from .._ops.indexing import gather, take
 from .._ops.shape import movedim, reshape, squeeze_axes, unsqueeze
 from .._tensor import Tensor
 from ..errors import DTypeError, FlambeauIndexError, ShapeError
-from ._norm import has_values, int_range
 
 _REDUCTIONS = ("mean", "sum", "none")
 

@@ -28,6 +28,8 @@ from .._ops._common import (
     _wrap,
     cast,
     full_like_device,
+    has_values,
+    int_range,
     needs_grad,
     record,
     require_float,
@@ -272,21 +274,6 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
 
 
 # --- value checks (shared with the losses) ----------------------------------------------
-
-
-def has_values(t: Tensor) -> bool:
-    """False for meta tensors (shapes only), whose values checks must skip."""
-    return t._device.type != "meta"
-
-
-def int_range(t: Tensor) -> tuple[int, int] | None:
-    """The smallest and largest value of an integer tensor (two scalars to the host, not
-    the whole tensor); ``None`` when it is empty or has no values (meta)."""
-    if not t.numel() or not has_values(t):
-        return None
-    lo = t._k.to_numpy(t._k.reduce("min", t._data, None, False))
-    hi = t._k.to_numpy(t._k.reduce("max", t._data, None, False))
-    return int(lo), int(hi)
 
 
 # --- embedding --------------------------------------------------------------------------

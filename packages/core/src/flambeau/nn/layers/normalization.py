@@ -14,10 +14,10 @@ from typing import Any
 
 from ... import _dtypes
 from ..._creation import full, tensor
+from ..._ops._common import has_values
 from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
-from .._norm import has_values
 from ..lazy import lazy_alias
 from ..module import LayerInputError, Module
 from ..parameter import Parameter, UninitializedBuffer, is_lazy
