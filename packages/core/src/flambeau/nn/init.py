@@ -17,7 +17,7 @@ from .._ops.inplace import copy_, fill_
 from .._tensor import Tensor
 from ..autograd import no_grad
 from ..errors import ShapeError
-from .parameter import Parameter
+from .parameter import is_lazy
 
 _GAINS = {"linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
           "conv_transpose1d": 1.0, "conv_transpose2d": 1.0, "conv_transpose3d": 1.0,
@@ -39,7 +39,7 @@ def _deferred(fn):
     """Make an initialiser wait for a lazy parameter's shape instead of failing."""
 
     def wrapper(tensor_: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        if isinstance(tensor_, Parameter) and tensor_.is_uninitialized():
+        if is_lazy(tensor_):
             tensor_.defer(lambda p: fn(p, *args, **kwargs))
             return tensor_
         with no_grad():

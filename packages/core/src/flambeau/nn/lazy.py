@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .parameter import Parameter
+from .parameter import is_lazy
 
 
 class _LazyAlias(type):
@@ -26,7 +26,7 @@ class _LazyAlias(type):
 
     def __instancecheck__(cls, instance: Any) -> bool:
         return isinstance(instance, cls._layer) and any(
-            isinstance(p, Parameter) and p.is_uninitialized()
+            is_lazy(p)
             for table in (instance._parameters, instance._buffers) for p in table.values()
         )
 

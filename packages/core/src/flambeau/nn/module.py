@@ -502,7 +502,7 @@ _TRACERS: list[Any] = []
 
 
 def _detached(value: Tensor) -> Tensor:
-    if isinstance(value, Parameter) and value.is_uninitialized():
+    if is_lazy(value):
         return value
     return value.detach()
 

@@ -17,7 +17,7 @@ from .._random import default_generator
 from .._tensor import Tensor
 from ..autograd import no_grad
 from .module import _TRACERS, Module
-from .parameter import Parameter
+from .parameter import Parameter, is_lazy
 
 
 @dataclass
@@ -145,7 +145,7 @@ class _OnMeta:
                     if value is None or id(value) in self.saved:
                         continue
                     self.saved[id(value)] = (value, _state_of(value))
-                    if isinstance(value, Parameter) and value.is_uninitialized():
+                    if is_lazy(value):
                         value._lazy.device = "meta"
                     else:
                         value._data = MetaArray(value._data.shape, value._data.dtype)

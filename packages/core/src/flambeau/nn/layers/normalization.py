@@ -77,7 +77,7 @@ class _BatchNorm(Module):
             return
         for name in ("running_mean", "running_var"):
             value = self._buffers[name]
-            if not (isinstance(value, Parameter) and value.is_uninitialized()):
+            if not is_lazy(value):
                 init.constant_(value, _DEFAULTS[name])
         init.zeros_(self.num_batches_tracked)
 
