@@ -179,6 +179,27 @@ def _np_cross_entropy(logits, target):
     return lse - np.take_along_axis(logits, target[:, None], axis=1)[:, 0]
 
 
+def _np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_log_softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _np_cross_entropy_grad(logits, target, grad):
+    probs = _np_softmax(logits, 1)
+    probs[np.arange(len(target)), target] -= 1
+    return probs * (grad[:, None] if grad.ndim else grad)
+
+
+_NP_FUSED = {"layer_norm": _np_layer_norm, "batch_norm": _np_batch_norm,
+             "cross_entropy": _np_cross_entropy, "cross_entropy_grad": _np_cross_entropy_grad,
+             "softmax": _np_softmax, "log_softmax": _np_log_softmax}
+
+
 @pytest.fixture
 def fused(dev, monkeypatch):
     """Install numpy versions of the optional kernels on ``dev``'s kernel class; yields
@@ -186,10 +207,9 @@ def fused(dev, monkeypatch):
     from flambeau._device import kernels_for
 
     kernels = kernels_for(flambeau.device(dev))
-    calls = dict.fromkeys(["layer_norm", "batch_norm", "cross_entropy"], 0)
+    calls = dict.fromkeys(_NP_FUSED, 0)
     boxed = hasattr(kernels, "_unbox")
-    for name, impl in [("layer_norm", _np_layer_norm), ("batch_norm", _np_batch_norm),
-                       ("cross_entropy", _np_cross_entropy)]:
+    for name, impl in _NP_FUSED.items():
 
         def kernel(self, *args, name=name, impl=impl):
             calls[name] += 1
@@ -223,11 +243,24 @@ def test_fused_kernels_are_used_with_the_same_values_and_gradients(dev, fused):
             check(lambda lib, x, t, w, r=reduction, o=options: lib.cross_entropy(
                 x, t, w, reduction=r, **o), rand(*shape), target, weight, dev=dev)
     assert fused["cross_entropy"] == 9
+    assert fused["cross_entropy_grad"] == 9
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_fused_softmax_is_used_with_the_same_values_and_gradients(dev, fused, name):
+    cases = [((5, 4), 1), ((2, 3, 4), 0), ((2, 3, 4), -1), ((4,), 0), ((3, 1), 1)]
+    for shape, dim in cases:
+        check(lambda lib, x, d=dim: getattr(lib, name)(x, d), rand(*shape), dev=dev)
+    assert fused[name] == len(cases)
+    check(lambda lib, x: getattr(lib, name)(x, 1), rand(3, 4, dtype="float16"), dev=dev,
+          rtol=2e-3, atol=2e-3)
+    assert fused[name] == len(cases)  # float16: the composition
 
 
 def test_fused_kernels_second_derivatives(dev, fused):
     x = rand(3, 4)
     for fn in [lambda lib, t: lib.layer_norm(t, (4,)),
+               lambda lib, t: lib.softmax(t, 1) * lib.log_softmax(t, 0),
                lambda lib, t: lib.cross_entropy(t, torch.tensor([0, 3, 1]) if lib is TF else
                                                 flambeau.tensor([0, 3, 1], device=dev))]:
         grads = []
@@ -240,6 +273,7 @@ def test_fused_kernels_second_derivatives(dev, fused):
         same(grads[0][0], grads[1][0], what="gradient")
         same(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-7, what="second derivative")
     assert fused["layer_norm"] and fused["cross_entropy"]
+    assert fused["softmax"] and fused["log_softmax"]
 
 
 # --- embedding --------------------------------------------------------------------------

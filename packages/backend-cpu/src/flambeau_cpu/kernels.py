@@ -65,13 +65,14 @@ BINARY = {
     "logical_xor": np.logical_xor,
 }
 
+# The ufuncs' own reduce: np.sum and friends add a Python wrapper per call.
 REDUCE = {
-    "sum": np.sum,
-    "prod": np.prod,
-    "max": np.max,
-    "min": np.min,
-    "all": np.all,
-    "any": np.any,
+    "sum": np.add.reduce,
+    "prod": np.multiply.reduce,
+    "max": np.maximum.reduce,
+    "min": np.minimum.reduce,
+    "all": np.logical_and.reduce,
+    "any": np.logical_or.reduce,
 }
 
 ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}

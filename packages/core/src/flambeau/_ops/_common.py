@@ -109,17 +109,23 @@ def _default_host_dtype(host: np.ndarray) -> np.dtype:
 
 def unbroadcast(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum ``grad`` over the dimensions broadcasting added, giving a gradient of ``shape``."""
-    gshape = grad._data.shape
-    if gshape == tuple(shape):
+    gshape, shape = grad._data.shape, tuple(shape)
+    if gshape == shape:
         return grad
-    from .reduction import sum as _sum
-    from .shape import reshape
-
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, size in enumerate(shape) if size == 1 and gshape[i + lead] != 1
     )
-    return reshape(_sum(grad, axes), tuple(shape))
+    if not STATE.enabled:  # nothing to record (no create_graph): straight to the kernels
+        k = grad._k
+        summed = k.reduce("sum", grad._data, axes, False)
+        if summed.shape != shape:
+            summed = k.reshape(summed, shape)
+        return _wrap(summed, grad._device, k)
+    from .reduction import sum as _sum
+    from .shape import reshape
+
+    return reshape(_sum(grad, axes), shape)
 
 
 def reduction_axes(dim: Any, ndim: int) -> tuple[int, ...]:
@@ -158,6 +164,10 @@ def int_range(t: Tensor) -> tuple[int, int] | None:
     the whole tensor); ``None`` when it is empty or has no values (meta)."""
     if not t.numel() or not has_values(t):
         return None
-    lo = t._k.to_numpy(t._k.reduce("min", t._data, None, False))
-    hi = t._k.to_numpy(t._k.reduce("max", t._data, None, False))
-    return int(lo), int(hi)
+    k = t._k
+    view = getattr(k, "to_numpy_shared", None)
+    if view is not None:  # device memory is host memory: read it in place
+        host = view(t._data)
+        return int(host.min()), int(host.max())
+    return int(k.to_numpy(k.reduce("min", t._data, None, False))), \
+        int(k.to_numpy(k.reduce("max", t._data, None, False)))

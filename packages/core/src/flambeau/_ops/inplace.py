@@ -74,6 +74,10 @@ def commit_inplace(target: Tensor, result: Tensor) -> Tensor:
 
 
 def _check_result_dtype(op: str, target: Tensor, other: Any) -> None:
+    dtype = target._data.dtype
+    if dtype.kind == "f" and (type(other) in (float, int) or (
+            isinstance(other, Tensor) and other._data.dtype == dtype)):
+        return  # the common case (p -= lr * p.grad): nothing is promoted
     result = _dtypes.result_type(target, other)
     if op == "div" and result.kind != "f":
         result = _dtypes.DEFAULT_FLOAT

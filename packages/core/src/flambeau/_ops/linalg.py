@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _dtypes
 from ..backends import broadcast_shape
 from ..errors import ShapeError
@@ -46,11 +48,28 @@ def _matmul2(a: Tensor, b: Tensor) -> Tensor:
         ra, rb = a.requires_grad, b.requires_grad
 
         def backward(g: Tensor) -> tuple:
-            return (unbroadcast(_matmul2(g, transpose(b, -1, -2)), sa) if ra else None,
-                    unbroadcast(_matmul2(transpose(a, -1, -2), g), sb) if rb else None)
+            if STATE.enabled:  # create_graph: differentiable compositions
+                return (unbroadcast(_matmul2(g, transpose(b, -1, -2)), sa) if ra else None,
+                        unbroadcast(_matmul2(transpose(a, -1, -2), g), sb) if rb else None)
+            # Straight to the kernels: this runs for every layer of every training step.
+            k, device = g._k, g._device
+            grad_a = grad_b = None
+            if ra:
+                grad_a = unbroadcast(_wrap(k.matmul(g._data, _transposed(k, b._data)), device,
+                                           k), sa)
+            if rb:
+                grad_b = unbroadcast(_wrap(k.matmul(_transposed(k, a._data), g._data), device,
+                                           k), sb)
+            return grad_a, grad_b
 
         record(out, "MmBackward0", (a, b), backward, (a, b))
     return out
+
+
+def _transposed(k: Any, x: Any) -> Any:
+    """Device array ``x`` with its last two dimensions swapped (a view where it can be)."""
+    ndim = len(x.shape)
+    return k.permute(x, (*range(ndim - 2), ndim - 1, ndim - 2))
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:

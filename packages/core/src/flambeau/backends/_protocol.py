@@ -177,11 +177,18 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "queued on x (for backends that queue work on streams of their own)",
     "from_peer": "from_peer(x) -> a copy on this device of x, an array of another device of "
     "the same backend (a GPU peer copy)",
-    "softmax": "softmax(x, axis)",
-    "log_softmax": "log_softmax(x, axis)",
+    # Softmax and cross entropy take float32 or float64 arrays. References in
+    # flambeau.nn._softmax and flambeau.nn._loss.
+    "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x), axis), x of ndim >= 1. "
+    "Reference: softmax_reference",
+    "log_softmax": "log_softmax(x, axis) -> x - logsumexp(x, axis), x of ndim >= 1. "
+    "Reference: log_softmax_reference",
     "cross_entropy": "cross_entropy(logits (N, C), target int64 (N,) in [0, C)) -> per-row "
     "loss (N,): logsumexp(logits[n]) - logits[n, target[n]]. Reference: "
-    "flambeau.nn._loss.cross_entropy_reference",
+    "cross_entropy_reference",
+    "cross_entropy_grad": "cross_entropy_grad(logits (N, C), target int64 (N,) in [0, C), "
+    "grad (N,) or ()) -> (softmax(logits, 1) - one_hot(target, C)) * grad[:, None] (grad "
+    "broadcast when 0-d): cross_entropy's gradient. Reference: cross_entropy_grad_reference",
     # Convolution and pooling take NCHW arrays of one float dtype; kernel, stride, padding
     # and dilation are (h, w) pairs of ints (padding: on both sides); window o of an axis
     # reads o*stride - padding + i*dilation, and window counts follow

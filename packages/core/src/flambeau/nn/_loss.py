@@ -30,6 +30,7 @@ from .._ops.indexing import gather, take
 from .._ops.shape import movedim, reshape, squeeze_axes, unsqueeze
 from .._tensor import Tensor
 from ..errors import DTypeError, FlambeauIndexError, ShapeError
+from ._softmax import fused_kernel, log_softmax, softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -238,12 +239,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         fast = _plain_cross_entropy(input, target, ignore_index, reduction)
         if fast is not None:
             return fast
-    kernel = getattr(input._k, "cross_entropy", None)
+    kernel = fused_kernel("cross_entropy", input)
     if label_smoothing == 0 and kernel is not None:
         w, ignored, safe = _class_weights("cross_entropy", input, target, weight, ignore_index)
         rows = _fused_cross_entropy(kernel, input, safe)
         return _finish(ew.where(ignored, 0.0, ew.mul(rows, w)), w, reduction, unbatched)
-    logp = _log_softmax(input, 1)
+    logp = log_softmax(input, 1)
     loss, w, ignored = _picked("cross_entropy", logp, target, weight, ignore_index)
     if label_smoothing == 0:
         return _finish(loss, w, reduction, unbatched)
@@ -275,7 +276,7 @@ def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
         return None  # empty, meta, ignore_index or out of range: the general path decides
     n = input.shape[0]
     flat = target if target.dtype == np.int64 else cast(target, np.dtype("int64"))
-    kernel = getattr(input._k, "cross_entropy", None)
+    kernel = fused_kernel("cross_entropy", input)
     k = input._k
     if kernel is not None:
         rows = kernel(input._data, flat._data)
@@ -291,9 +292,7 @@ def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
     if needs_grad(input):
 
         def backward(g: Tensor) -> tuple:
-            softmax = ew.exp(_log_softmax(input, 1))
-            one_hot = cast(ew.eq(unsqueeze(flat, 1), arange_like(classes, input)), g.dtype)
-            return (ew.mul(ew.sub(softmax, one_hot), ew.mul(g, scale)),)
+            return (_cross_entropy_grad(input, flat, ew.mul(g, scale)),)
 
         name = "NllLossBackward0"  # PyTorch's name for the node a cross entropy ends in
         record(out, name, (input,), backward, (input,))
@@ -318,17 +317,27 @@ def _fused_cross_entropy(kernel: Any, input: Tensor, target: Tensor) -> Tensor:
     if needs_grad(logits):
 
         def backward(g: Tensor) -> tuple:
-            softmax = ew.exp(_log_softmax(logits, 1))
-            one_hot = cast(ew.eq(unsqueeze(flat, 1), arange_like(classes, logits)), g.dtype)
-            return (ew.mul(unsqueeze(g, 1), ew.sub(softmax, one_hot)),)
+            return (_cross_entropy_grad(logits, flat, g),)
 
         record(rows, "CrossEntropyBackward0", (logits,), backward, (logits,))
     return reshape(rows, tuple(target.shape))
 
 
-def _log_softmax(input: Tensor, dim: int) -> Tensor:
-    """``input - logsumexp(input, dim)``."""
-    return ew.sub(input, red.logsumexp(input, dim, keepdim=True))
+def cross_entropy_grad_reference(logits: Tensor, target: Tensor, grad: Tensor) -> Tensor:
+    """``(softmax(logits, 1) - one_hot(target)) * grad[:, None]`` for logits (N, C), int64
+    targets (N,) in [0, C) and ``grad`` (N,) or 0-d: the gradient of
+    :func:`cross_entropy_reference`'s rows, composed (the reference for the fused
+    ``cross_entropy_grad`` kernel; differentiable, for ``create_graph``)."""
+    classes = logits.shape[1]
+    one_hot = cast(ew.eq(unsqueeze(target, 1), arange_like(classes, logits)), logits.dtype)
+    return ew.mul(ew.sub(softmax(logits, 1), one_hot), unsqueeze(grad, 1) if grad.ndim else grad)
+
+
+def _cross_entropy_grad(logits: Tensor, target: Tensor, grad: Tensor) -> Tensor:
+    kernel = fused_kernel("cross_entropy_grad", logits)
+    if kernel is None or STATE.enabled:  # STATE.enabled: create_graph, keep it differentiable
+        return cross_entropy_grad_reference(logits, target, grad)
+    return _wrap(kernel(logits._data, target._data, grad._data), logits._device, logits._k)
 
 
 def _class_sum(x: Tensor, weight: Tensor | None) -> Tensor:
@@ -353,7 +362,7 @@ def _soft_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None,
                          f"{list(weight.shape)}")
     if label_smoothing > 0:
         target = ew.add(ew.mul(target, 1.0 - label_smoothing), label_smoothing / classes)
-    loss = ew.neg(_class_sum(ew.mul(_log_softmax(input, 1), target), weight))
+    loss = ew.neg(_class_sum(ew.mul(log_softmax(input, 1), target), weight))
     if reduction == "mean":
         return red.mean(loss)  # over the N * d1 * ... samples, whatever the weights
     if reduction == "sum":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .. import _random
 from .._ops import elementwise as ew
-from .._ops import linalg, reduction
+from .._ops import linalg
 from .._ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from .._ops.shape import pad
 from .._tensor import Tensor
 from ..errors import ShapeError
+from . import _softmax
 from ._conv import (
     adaptive_avg_pool2d,
     avg_pool2d,
@@ -49,14 +50,15 @@ def _softmax_dim(input: Tensor, dim: int | None) -> int:
 
 
 def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
-    """``input - logsumexp(input, dim)``: stable, with the exact gradient."""
-    dim = _softmax_dim(input, dim)
-    return ew.sub(input, reduction.logsumexp(input, dim, keepdim=True))
+    """``input - logsumexp(input, dim)``: stable, with the exact gradient (the backend's
+    fused kernel where it has one)."""
+    return _softmax.log_softmax(input, _softmax_dim(input, dim))
 
 
 def softmax(input: Tensor, dim: int | None = None) -> Tensor:
-    """``exp(log_softmax(input, dim))``."""
-    return ew.exp(log_softmax(input, dim))
+    """``exp(input) / sum(exp(input), dim)``, computed stably (the backend's fused kernel
+    where it has one)."""
+    return _softmax.softmax(input, _softmax_dim(input, dim))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:

@@ -17,8 +17,7 @@ import pytest
 
 import flambeau
 from flambeau._device import kernels_for
-from flambeau.nn import _conv, _loss, _norm
-from flambeau.nn import functional as F
+from flambeau.nn import _conv, _loss, _norm, _softmax
 
 from ._compare import assert_close
 from .kernel_checks import _require
@@ -290,6 +289,10 @@ _SOFTMAX_CASES = {
 }
 
 
+_SOFTMAX_REFERENCES = {"softmax": _softmax.softmax_reference,
+                       "log_softmax": _softmax.log_softmax_reference}
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(_SOFTMAX_CASES))
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
@@ -300,11 +303,12 @@ def test_fused_softmax(device, supported_dtypes, name, case, dtype):
     x = _random(shape, dtype, 6) * 10
     k = kernels_for(device)
     got = k.to_numpy(kernel(k.from_numpy(x), axis))
-    want = getattr(F, name)(_tensor(x, device), axis)
+    want = _SOFTMAX_REFERENCES[name](_tensor(x, device), axis)
     _close(got, want.numpy(), dtype, f"{name} {case}")
 
 
-@pytest.mark.parametrize("name", ["softmax", "log_softmax", "cross_entropy"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "cross_entropy",
+                                  "cross_entropy_grad"])
 def test_fused_softmax_special_values(device, name):
     """Large logits, -inf, a row of -inf only and NaN, as the composition treats them."""
     kernel = _kernel(device, name)
@@ -316,9 +320,14 @@ def test_fused_softmax_special_values(device, name):
         target = np.array([1, 2, 0, 2, 0], np.int64)
         got = kernel(k.from_numpy(x), k.from_numpy(target))
         want = _loss.cross_entropy_reference(_tensor(x, device), _tensor(target, device))
+    elif name == "cross_entropy_grad":
+        target, grad = np.array([1, 2, 0, 2, 0], np.int64), np.float32(0.5)
+        got = kernel(k.from_numpy(x), k.from_numpy(target), k.from_numpy(np.array(grad)))
+        want = _loss.cross_entropy_grad_reference(_tensor(x, device), _tensor(target, device),
+                                                  flambeau.tensor(grad, device=device))
     else:
         got = kernel(k.from_numpy(x), 1)
-        want = getattr(F, name)(_tensor(x, device), 1)
+        want = _SOFTMAX_REFERENCES[name](_tensor(x, device), 1)
     _close(k.to_numpy(got), want.numpy(), "float32", name)
 
 
@@ -339,6 +348,23 @@ def test_fused_cross_entropy(device, supported_dtypes, case, dtype):
     got = k.to_numpy(kernel(k.from_numpy(logits), k.from_numpy(target)))
     want = _loss.cross_entropy_reference(_tensor(logits, device), _tensor(target, device))
     _close(got, want.numpy(), dtype, f"cross_entropy {case}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("grad_shape", ["rows", "scalar"])
+@pytest.mark.parametrize("case", sorted(_CROSS_ENTROPY_CASES))
+def test_fused_cross_entropy_grad(device, supported_dtypes, case, grad_shape, dtype):
+    kernel = _kernel(device, "cross_entropy_grad")
+    _require(supported_dtypes, dtype)
+    n, c = _CROSS_ENTROPY_CASES[case]
+    logits = _random((n, c), dtype, 9) * 5
+    target = np.random.default_rng(10).integers(0, c, n).astype(np.int64)
+    grad = _random((n,) if grad_shape == "rows" else (), dtype, 11)
+    k = kernels_for(device)
+    got = k.to_numpy(kernel(k.from_numpy(logits), k.from_numpy(target), k.from_numpy(grad)))
+    want = _loss.cross_entropy_grad_reference(*(_tensor(a, device) for a in (logits, target,
+                                                                             grad)))
+    _close(got, want.numpy(), dtype, f"cross_entropy_grad {case}")
 
 
 # --- normalisation ------------------------------------------------------------------------
