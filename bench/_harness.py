@@ -15,24 +15,35 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 
-def time_per_call(fn: Callable[[], object], number: int) -> float:
-    """Seconds per call of ``fn`` over ``number`` calls."""
-    start = time.perf_counter()
+def time_per_call(fn: Callable[[], object], number: int,
+                  before: Callable[[], object] | None = None) -> float:
+    """Seconds per call of ``fn`` over ``number`` calls; ``before`` runs ahead of each
+    call, untimed."""
+    if before is None:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - start) / number
+    total = 0.0
     for _ in range(number):
+        before()
+        start = time.perf_counter()
         fn()
-    return (time.perf_counter() - start) / number
+        total += time.perf_counter() - start
+    return total / number
 
 
 def paired(candidates: dict[str, Callable[[], object]], number: int,
-           repeats: int) -> dict[str, float]:
+           repeats: int, before: Callable[[], object] | None = None) -> dict[str, float]:
     """Median seconds per call of each candidate, measured in interleaved rounds so that
-    machine noise hits all of them alike."""
+    machine noise hits all of them alike; ``before`` (untimed) runs ahead of each call,
+    e.g. to settle what the previous candidate left behind."""
     for fn in candidates.values():  # warm up caches and lazy imports
-        time_per_call(fn, max(number // 10, 1))
+        time_per_call(fn, max(number // 10, 1), before)
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():
-            samples[name].append(time_per_call(fn, number))
+            samples[name].append(time_per_call(fn, number, before))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

@@ -3,7 +3,8 @@ torch.save / torch.load(weights_only=True) vs safetensors.numpy, in paired round
 the peak RSS of each load measured in a fresh subprocess.
 
 flambeau's save is atomic and durable (temporary file, fsync, rename, fsync of the
-folder); torch.save and safetensors write in place without fsync. A mmap load returns
+folder); torch.save and safetensors write in place without fsync. Every save starts
+with a clean page cache (os.sync() before it, untimed). A mmap load returns
 without reading the data, so "load + read" (sum every tensor) is reported beside it.
 Files go to a temporary folder under /tmp (or $TMPDIR), deleted at the end.
 
@@ -44,6 +45,14 @@ def _fsynced(save, obj, path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _settle_disk() -> None:
+    """Write out every dirty page (untimed) before each save: otherwise the data a save
+    without fsync leaves in the page cache is written back during the next candidate's
+    timing, charging one library's deferred disk work to another."""
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def _read_all(tensors) -> float:
@@ -111,7 +120,7 @@ def _bench_saves(folder: str, repeats: int, torch, safetensors_numpy) -> None:
             arrays, os.path.join(folder, "st"))
     baseline = "torch.save" if torch is not None else "flambeau.save"
     _harness.report(f"save {TENSORS} x {SHAPE} float32 (512 MB), per call",
-                    _harness.paired(saves, 1, repeats), baseline, unit="ms")
+                    _harness.paired(saves, 1, repeats, before=_settle_disk), baseline, unit="ms")
     for extra in ("flambeau-unsynced", "torch-synced.pt"):
         if os.path.exists(os.path.join(folder, extra)):
             os.remove(os.path.join(folder, extra))
