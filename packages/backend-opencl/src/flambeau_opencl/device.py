@@ -130,16 +130,20 @@ class DeviceState:
             last = self._last_args[id(kernel)] = [None] * len(args)
         with self._lock:
             try:
-                i = 0
-                for arg in args:
+                for i, arg in enumerate(args):
                     prev = last[i]
-                    if prev is not arg and not (arg.__class__ is bytes and prev == arg):
-                        if arg.__class__ is bytes and self._fast_set:
+                    if prev is arg:
+                        continue
+                    if arg.__class__ is bytes:
+                        if prev == arg:
+                            continue
+                        if self._fast_set:
                             kernel._set_arg_buf(i, arg)
                         else:
                             kernel.set_arg(i, arg)
-                        last[i] = arg
-                    i += 1
+                    else:
+                        kernel.set_arg(i, arg)
+                    last[i] = arg
                 self._enqueue(self.queue, kernel, global_size, local_size)
             except self._cl.Error as exc:
                 raise self.launch_error(kernel, exc) from exc

@@ -76,6 +76,7 @@ class OpenCLKernels(FusedKernels, GemmKernels):
 
     def __init__(self, device: DeviceState) -> None:
         self._dev = device
+        self._plans: dict[tuple[str, np.dtype, int], tuple] = {}
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -242,6 +243,21 @@ class OpenCLKernels(FusedKernels, GemmKernels):
 
     def binary(self, op, a, b, out=None):
         dev = self._dev
+        if (out is None and a.__class__ is CLArray and b.__class__ is CLArray
+                and a.contiguous and b.contiguous and a.shape == b.shape and a.size
+                and a.dtype == b.dtype and a.device is dev and b.device is dev):
+            # The commonest launch, kept lean: per-op overhead is what small models pay.
+            key = (op, a.dtype, a.size)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._binary_plan(key)
+            out_dtype, kernel, glob, loc, chunk, head, zero = plan
+            out = dev.empty(a.shape, out_dtype)
+            if a.offset or b.offset:
+                head = LIN.pack(a.size, chunk, 0, a.offset, b.offset, 0, 0, 0)
+            dev.run(kernel, glob, loc, [head, a.block.buffer, b.block.buffer, zero,
+                                        out.block.buffer])
+            return out
         if a.__class__ is not CLArray or a.device is not dev:
             a = self._arr(a)
         dtype = a.dtype
@@ -278,6 +294,21 @@ class OpenCLKernels(FusedKernels, GemmKernels):
             self._launch_strided(dtype, f"binary_{op}_s", out.shape, operands,
                                  [a.buffer, zbuf], [bval, out.buffer], flag)
         return out
+
+    def _binary_plan(self, key: tuple[str, np.dtype, int]) -> tuple:
+        """What a contiguous launch of binary ``op`` over ``size`` elements of ``dtype``
+        needs, computed once: (output dtype, kernel, global and local size, chunk, packed
+        geometry for offsets 0, the unused scalar argument)."""
+        op, dtype, size = key
+        dev = self._dev
+        kernel = dev.kernel(dtype, "binary_" + op)
+        glob, loc, chunk = dev.split(size)
+        if len(self._plans) >= 4096:
+            self._plans.clear()
+        plan = self._plans[key] = (
+            BOOL if op in _BOOL_RESULT else dtype, kernel, glob, loc, chunk,
+            LIN.pack(size, chunk, 0, 0, 0, 0, 0, 0), _compute_scalar(0, dtype))
+        return plan
 
     def where(self, cond, a, b):
         cond, a, b = self._arr(cond), self._arr(a), self._arr(b)
