@@ -520,9 +520,17 @@ def relu(input: Tensor) -> Tensor:
     out = _wrap(input._k.binary("maximum", input._data, scalar_for(0, input.dtype)),
                 input._device, input._k)
     if STATE.enabled and input.requires_grad:
-        record(out, "ReluBackward0", (input,), lambda g: (mul(g, cast(gt(out, 0), g.dtype)),),
-               (out,))
+        record(out, "ReluBackward0", (input,), lambda g: (_relu_grad(g, out),), (out,))
     return out
+
+
+def _relu_grad(g: Tensor, out: Tensor) -> Tensor:
+    """``g`` where ``out > 0``, else 0."""
+    if STATE.enabled:  # create_graph: a differentiable composition
+        return mul(g, cast(gt(out, 0), g.dtype))
+    k = g._k
+    mask = k.cast(k.binary("gt", out._data, scalar_for(0, out.dtype)), g.dtype)
+    return _wrap(k.binary("mul", g._data, mask, out=mask), g._device, k)
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
