@@ -96,12 +96,15 @@ def binary_(op: str, target: Tensor, other: Any) -> Tensor:
     _check_result_dtype(op, target, other)
     if not check_inplace(target, other):
         if isinstance(other, Tensor):
-            same_device(op + "_", target, other)
-            shape = broadcast_shape(target._data.shape, other._data.shape)
-            if shape != target._data.shape:
-                raise ShapeError(f"{op}_: output with shape {list(target.shape)} doesn't match "
-                                 f"the broadcast shape {list(shape)}")
-            operand = cast(other, target.dtype)._data
+            data, operand = target._data, other._data
+            if (other._device is not target._device or operand.shape != data.shape
+                    or operand.dtype != data.dtype):  # else (p -= lr * p.grad): as it is
+                same_device(op + "_", target, other)
+                shape = broadcast_shape(data.shape, operand.shape)
+                if shape != data.shape:
+                    raise ShapeError(f"{op}_: output with shape {list(target.shape)} doesn't "
+                                     f"match the broadcast shape {list(shape)}")
+                operand = cast(other, target.dtype)._data
         elif isinstance(other, SCALAR_TYPES):
             operand = scalar_for(other, target.dtype)
         else:
