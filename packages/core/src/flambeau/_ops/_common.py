@@ -169,5 +169,8 @@ def int_range(t: Tensor) -> tuple[int, int] | None:
     if view is not None:  # device memory is host memory: read it in place
         host = view(t._data)
         return int(host.min()), int(host.max())
-    return int(k.to_numpy(k.reduce("min", t._data, None, False))), \
-        int(k.to_numpy(k.reduce("max", t._data, None, False)))
+    # One transfer, so a device with a queue waits for it once.
+    both = k.concatenate([k.reshape(k.reduce(op, t._data, None, False), (1,))
+                          for op in ("min", "max")], 0)
+    lo, hi = k.to_numpy(both).tolist()
+    return int(lo), int(hi)
