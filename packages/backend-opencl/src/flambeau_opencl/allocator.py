@@ -58,8 +58,15 @@ class Block:
     def __del__(self) -> None:
         pool = self.pool
         if pool is not None:
-            try:
-                pool._release(self.buffer, self.nbytes)
+            try:  # back to its bucket's free list (inline: this runs once per array)
+                size = self.nbytes
+                pool.live_bytes -= size
+                pool.cached_bytes += size
+                free = pool._free.get(size)
+                if free is None:
+                    pool._free[size] = [self.buffer]
+                else:
+                    free.append(self.buffer)
             except Exception:  # interpreter shutdown: nothing left to return to
                 pass
 
@@ -80,13 +87,18 @@ class CachingAllocator:
         self.total_bytes = total_bytes
         self.max_alloc = max_alloc
         self._free: dict[int, list[Any]] = {}
+        self._buckets: dict[int, int] = {}  # request size -> bucket, for the hot path
         self.live_bytes = 0
         self.cached_bytes = 0
         self.created = 0  # buffers created (a measure of cache misses)
 
     def allocate(self, nbytes: int) -> Block:
         """A block of at least ``nbytes`` bytes (contents undefined)."""
-        size = bucket(nbytes) if nbytes > MIN_BLOCK else MIN_BLOCK
+        size = self._buckets.get(nbytes)
+        if size is None:
+            if len(self._buckets) >= 4096:
+                self._buckets.clear()
+            size = self._buckets[nbytes] = bucket(nbytes) if nbytes > MIN_BLOCK else MIN_BLOCK
         free = self._free.get(size)
         if free:
             buffer = free.pop()
@@ -127,11 +139,6 @@ class CachingAllocator:
             f"{format_bytes(self.cached_bytes)} cached)" + (f"; {why}" if why else "")
             + ". Existing tensors are unchanged; free some (del) or use smaller batches."
         )
-
-    def _release(self, buffer: Any, size: int) -> None:
-        self.live_bytes -= size
-        self.cached_bytes += size
-        self._free.setdefault(size, []).append(buffer)
 
     def empty_cache(self) -> None:
         """Release every cached (unused) buffer to the driver."""

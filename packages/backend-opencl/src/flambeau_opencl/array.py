@@ -46,6 +46,22 @@ class CLArray:
         self.offset = offset
         self.device = device
 
+    @classmethod
+    def packed(cls, block: Block, shape: tuple[int, ...], strides: tuple[int, ...],
+               size: int, dtype: np.dtype, device: DeviceState) -> CLArray:
+        """A new C-contiguous array whose layout the caller already knows (``strides``
+        and ``size`` from :func:`layout`): the allocation hot path."""
+        self = object.__new__(cls)
+        self.block = block
+        self.shape = shape
+        self.dtype = dtype
+        self.strides = strides
+        self.size = size
+        self.contiguous = True
+        self.offset = 0
+        self.device = device
+        return self
+
     @property
     def ndim(self) -> int:
         """The number of dimensions."""

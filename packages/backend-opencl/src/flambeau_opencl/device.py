@@ -207,9 +207,9 @@ class DeviceState:
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> CLArray:
         """A new C-contiguous array (contents undefined)."""
-        size = layout(shape)[1]
-        block = self.allocator.allocate(max(size, 1) * dtype.itemsize)
-        return CLArray(block, shape, dtype, None, 0, self)
+        strides, size = layout(shape)
+        return CLArray.packed(self.allocator.allocate(max(size, 1) * dtype.itemsize), shape,
+                              strides, size, dtype, self)
 
     def upload(self, host: np.ndarray, x: CLArray) -> None:
         """Copy C-contiguous ``host`` into contiguous ``x`` without waiting."""
