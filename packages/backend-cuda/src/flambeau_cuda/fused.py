@@ -1,6 +1,6 @@
-"""Optional fused kernels on the GPU: softmax, log-softmax and cross-entropy, layer and
-batch norm, conv2d and its two gradients, max and average pooling with their gradients,
-and multi-tensor SGD and Adam steps.
+"""Optional fused kernels on the GPU: softmax, log-softmax, cross-entropy and its gradient,
+layer and batch norm, conv2d and its two gradients, max and average pooling with their
+gradients, and multi-tensor SGD and Adam steps.
 
 Signatures and meanings are those of :data:`flambeau.backends.OPTIONAL_KERNELS`; the
 references, which the conformance kit compares these with, are the core's compositions.
@@ -112,6 +112,19 @@ class FusedKernels:
                              (logits, cp.ascontiguousarray(target, dtype=np.int64), loss,
                               *_i64(rows, cols)))
         return loss
+
+    @_float32_for_half
+    def cross_entropy_grad(self, logits, target, grad):
+        logits = cp.ascontiguousarray(logits)
+        rows, cols = logits.shape
+        dx = cp.empty((rows, cols), logits.dtype)
+        # grad is (N,) or 0-d: step 0 gives every row its one element.
+        grad = cp.ascontiguousarray(grad, dtype=logits.dtype)
+        _sources.launch_rows(
+            self._raw.get("softmax.cu", "cross_entropy_grad_rows", logits.dtype), rows, cols,
+            (logits, cp.ascontiguousarray(target, dtype=np.int64), grad,
+             *_i64(1 if grad.size > 1 else 0), dx, *_i64(rows, cols)))
+        return dx
 
     # --- normalisation ------------------------------------------------------------------
 

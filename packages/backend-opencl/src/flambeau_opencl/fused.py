@@ -83,6 +83,23 @@ class FusedKernels:
                    [target.buffer, LONG.pack(target.offset), out.buffer], [])
         return out
 
+    def cross_entropy_grad(self, logits, target, grad):
+        logits, target = self._arr(logits), self._contiguous(self._arr(target))
+        grad = self._arr(grad)
+        _float("cross_entropy_grad", logits)
+        n, c = logits.shape
+        out = self._new((n, c), logits.dtype)
+        if out.size == 0:
+            return out
+        if grad.dtype != logits.dtype:
+            grad = self.cast(grad, logits.dtype)
+        # grad is (N,) (any stride) or 0-d: step 0 gives every row its one element.
+        step = grad.strides[0] if grad.ndim and grad.shape[0] > 1 else 0
+        self._rows("cross_entropy_grad_rows", logits, (1,), n, c,
+                   [target.buffer, LONG.pack(target.offset), grad.buffer,
+                    LONG.pack(grad.offset), LONG.pack(step), out.buffer], [])
+        return out
+
     def _rows(self, name: str, x: CLArray, axes: tuple[int, ...], rows: int, length: int,
               buffers: list, extra: list) -> None:
         """Launch a row kernel of fused.cl: one row per output row, no partial parts."""

@@ -4,7 +4,7 @@
 
 #pragma OPENCL FP_CONTRACT OFF
 
-/* ---- softmax, log-softmax, cross-entropy over rows --------------------------------------
+/* ---- softmax, log-softmax, cross-entropy (and its gradient) over rows --------------------
  * Row r's elements are at x[base(r) + j * s] (RGeom, one reduced dimension); results go
  * to the contiguous y[r * row_len + j]. As in the composition, log_softmax = x - lse and
  * softmax = exp(x - lse) with lse = log(sum(exp(x - m))) + m, m the row maximum, or 0 when
@@ -76,6 +76,30 @@ __kernel void cross_entropy_rows(RGeom g, __global const T* x, __global const lo
             const long t = WRAP_INDEX(target[target_off + r], g.row_len);
             const CT picked = LOAD(x, base + t * g.rst[0]);
             STORE(y, r, (log(total) + m) - picked);
+        }
+    }
+}
+
+/* dx[r, j] = (softmax(x[r])[j] - (j == target[r])) * grad[grad_off + r * grad_step], the
+ * gradient of cross_entropy_rows (grad_step 0: one gradient for every row). The softmax
+ * is softmax_rows's, then the one-hot is subtracted and the gradient applied, as in the
+ * composition; dx is contiguous (rows, row_len). */
+__kernel void cross_entropy_grad_rows(RGeom g, __global const T* x,
+                                      __global const long* target, long target_off,
+                                      __global const T* grad, long grad_off, long grad_step,
+                                      __global T* y, __local CT* scratch) {
+    ROWS_AND_PART
+    const long s = g.rst[0];
+    for (long r = r0; r < r1; r++) {
+        const long base = kept_offset(&g, r);
+        const CT m = FINITE_OR_ZERO(row_max(&g, x, base, lid, ls, scratch));
+        const CT lse = log(row_sum_exp(&g, x, base, m, lid, ls, scratch)) + m;
+        const long t = WRAP_INDEX(target[target_off + r], g.row_len);
+        const CT gr = LOAD(grad, grad_off + r * grad_step);
+        for (long j = lid; j < g.row_len; j += ls) {
+            const CT p = exp(LOAD(x, base + j * s) - lse);
+            const CT d = j == t ? p - (CT)1 : p;
+            STORE(y, r * g.row_len + j, d * gr);
         }
     }
 }
