@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _device, _dtypes
 from .._tensor import Tensor, _wrap
-from ..autograd._engine import record
+from ..autograd._engine import SavedOutput, record
 from ..autograd._mode import STATE
 from ..backends import normalize_axes
 from ..errors import DeviceMismatchError, DTypeError
@@ -17,7 +17,7 @@ _RESOLVED: dict[Any, tuple[_device.Device, Any]] = {}
 
 SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
 
-__all__ = ["STATE", "Tensor", "_wrap", "record"]
+__all__ = ["STATE", "SavedOutput", "Tensor", "_wrap", "record"]
 
 
 def resolve_device(device: Any = None) -> tuple[_device.Device, Any]:

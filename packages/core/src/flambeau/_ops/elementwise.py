@@ -16,6 +16,7 @@ from ..backends import broadcast_shape
 from ._common import (
     SCALAR_TYPES,
     STATE,
+    SavedOutput,
     Tensor,
     _wrap,
     cast,
@@ -173,11 +174,13 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         ra, rb = a.requires_grad, getattr(b, "requires_grad", False)
         sa, sb = _shape(a), _shape(b)
 
+        kept = SavedOutput(out)
+
         def backward(g: Tensor) -> tuple:
             return (unbroadcast(div(g, b), sa) if ra else None,
-                    unbroadcast(neg(div(mul(g, out), b)), sb) if rb else None)
+                    unbroadcast(neg(div(mul(g, kept.get()), b)), sb) if rb else None)
 
-        record(out, "DivBackward0", (a, b), backward, _saved(a, b, out))
+        record(out, "DivBackward0", (a, b), backward, (*_saved(a, b), kept))
     return out
 
 
@@ -209,6 +212,7 @@ def pow(input: Any, exponent: Any) -> Tensor:
     if _grad_enabled_for(a, b):
         ra, rb = a.requires_grad, getattr(b, "requires_grad", False)
         sa, sb = _shape(a), _shape(b)
+        kept = SavedOutput(out)
 
         def backward(g: Tensor) -> tuple:
             grad_a = grad_b = None
@@ -220,10 +224,10 @@ def pow(input: Any, exponent: Any) -> Tensor:
                                      sa)
             if rb:
                 safe_log = where(eq(a, 0), 0.0, log(where(eq(a, 0), 1.0, a)))
-                grad_b = unbroadcast(mul(mul(g, out), safe_log), sb)
+                grad_b = unbroadcast(mul(mul(g, kept.get()), safe_log), sb)
             return grad_a, grad_b
 
-        record(out, "PowBackward0", (a, b), backward, _saved(a, b, out))
+        record(out, "PowBackward0", (a, b), backward, (*_saved(a, b), kept))
     return out
 
 
@@ -364,7 +368,8 @@ def _unary(op: str, x: Tensor, name: str, rule: Any = None, float_only: bool = T
         x = cast(x, _dtypes.DEFAULT_FLOAT)
     out = _wrap(x._k.unary(op, x._data), x._device, x._k)
     if rule is not None and STATE.enabled and x.requires_grad:
-        record(out, name, (x,), lambda g: (rule(g, x, out),), (x, out))
+        kept = SavedOutput(out)
+        record(out, name, (x,), lambda g: (rule(g, x, kept.get()),), (x, kept))
     return out
 
 
@@ -506,8 +511,13 @@ def sigmoid(input: Tensor) -> Tensor:
     k.binary("div", k.full((), 1, dtype), buffer, out=buffer)
     out = _wrap(buffer, input._device, k)
     if STATE.enabled and input.requires_grad:
-        record(out, "SigmoidBackward0", (input,),
-               lambda g: (mul(g, mul(out, rsub(out, 1.0))),), (out,))
+        kept = SavedOutput(out)
+
+        def backward(g: Tensor) -> tuple:
+            y = kept.get()
+            return (mul(g, mul(y, rsub(y, 1.0))),)
+
+        record(out, "SigmoidBackward0", (input,), backward, (kept,))
     return out
 
 
@@ -520,7 +530,8 @@ def relu(input: Tensor) -> Tensor:
     out = _wrap(input._k.binary("maximum", input._data, scalar_for(0, input.dtype)),
                 input._device, input._k)
     if STATE.enabled and input.requires_grad:
-        record(out, "ReluBackward0", (input,), lambda g: (_relu_grad(g, out),), (out,))
+        kept = SavedOutput(out)
+        record(out, "ReluBackward0", (input,), lambda g: (_relu_grad(g, kept.get()),), (kept,))
     return out
 
 

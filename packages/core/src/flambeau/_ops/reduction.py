@@ -13,6 +13,7 @@ from ..backends import normalize_axis
 from ..errors import ShapeError
 from ._common import (
     STATE,
+    SavedOutput,
     Tensor,
     _wrap,
     cast,
@@ -137,12 +138,14 @@ def _extreme(op: str, input: Tensor, dim: Any, keepdim: bool) -> Any:
         if STATE.enabled and input.requires_grad:
             shape = input._data.shape
 
+            kept = SavedOutput(out)
+
             def backward(g: Tensor) -> tuple:
                 # Like PyTorch's full max/min: ties share the gradient evenly.
-                hits = cast(eq(input, _expand_back(out, shape, axes)), g.dtype)
+                hits = cast(eq(input, _expand_back(kept.get(), shape, axes)), g.dtype)
                 return (mul(_expand_back(div(g, sum(hits)), shape, axes), hits),)
 
-            record(out, op.capitalize() + "Backward1", (input,), backward, (input, out))
+            record(out, op.capitalize() + "Backward1", (input,), backward, (input, kept))
         return out
     if input.ndim == 0:  # as in PyTorch, a 0-d tensor has a dimension 0 (or -1) of size 1
         normalize_axis(dim, 1)
@@ -204,14 +207,15 @@ def _amax_amin(op: str, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
     _check_nonempty("a" + op, input, axes)
     out = _reduce(op, input, axes, keepdim)
     if STATE.enabled and input.requires_grad:
+        kept = SavedOutput(out)
 
         def backward(g: Tensor) -> tuple:
-            hits = cast(eq(input, _expand_back(out, shape, axes)), g.dtype)
+            hits = cast(eq(input, _expand_back(kept.get(), shape, axes)), g.dtype)
             share = div(_expand_back(g, shape, axes),
                         _expand_back(sum(hits, axes, keepdim), shape, axes))
             return (mul(share, hits),)
 
-        record(out, "A" + op + "Backward0", (input,), backward, (input, out))
+        record(out, "A" + op + "Backward0", (input,), backward, (input, kept))
     return out
 
 
@@ -281,13 +285,14 @@ def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
         total = k.reshape(total, tuple(s for i, s in enumerate(shape) if i not in axes))
     out = _wrap(total, input._device, k)
     if STATE.enabled and input.requires_grad:
+        kept = SavedOutput(out)
 
         def backward(g: Tensor) -> tuple:
             # _expand_back takes the reduced axes whether or not keepdim kept them.
-            softmax = exp(sub(input, _expand_back(out, shape, axes)))
+            softmax = exp(sub(input, _expand_back(kept.get(), shape, axes)))
             return (mul(_expand_back(g, shape, axes), softmax),)
 
-        record(out, "LogsumexpBackward0", (input,), backward, (input, out))
+        record(out, "LogsumexpBackward0", (input,), backward, (input, kept))
     return out
 
 

@@ -77,11 +77,46 @@ def edge_of(tensor: Tensor) -> Node | AccumulateGrad:
     return acc
 
 
+class SavedOutput:
+    """An operation's output as its backward rule keeps it.
+
+    A rule that kept the output tensor itself would close a reference cycle (output ->
+    node -> rule -> output), which Python frees only when its cycle collector runs: a
+    forward pass with gradients on and no backward would hold its activations until then.
+    This keeps an alias sharing the storage and version counter instead; :meth:`get`
+    gives it back, attached to the node again while a ``create_graph`` backward records,
+    so that second derivatives flow through the output. Pass it in ``record``'s
+    ``saved`` (in-place changes of the output are then detected too).
+    """
+
+    __slots__ = ("alias", "node")
+
+    def __init__(self, out: Tensor) -> None:
+        alias = out.detach()
+        alias._base = None  # the alias must not keep ``out``, and with it the node, alive
+        self.alias = alias
+        self.node: weakref.ref | None = None
+
+    def get(self) -> Tensor:
+        """The output's values (on its node under ``create_graph``)."""
+        if STATE.enabled and self.node is not None:
+            node = self.node()
+            if node is not None:
+                attached = self.alias.detach()
+                attached._base = None
+                attached.grad_fn = node
+                attached.requires_grad = True
+                return attached
+        return self.alias
+
+
 def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
-           saved: Sequence[Tensor] = ()) -> Tensor:
+           saved: Sequence[Tensor | SavedOutput] = ()) -> Tensor:
     """Give ``out`` a node with ``backward_fn(grad) -> grads, one per input``.
 
     ``inputs`` may contain non-tensors and tensors that need no grad; they get no edge.
+    ``saved`` lists what the rule reads, for the in-place check; a rule reading ``out``
+    keeps it as a :class:`SavedOutput`.
     """
     edges = []
     for t in inputs:
@@ -89,8 +124,13 @@ def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
             edges.append(t.grad_fn if t.grad_fn is not None else edge_of(t))
         else:
             edges.append(None)
-    out.grad_fn = Node(name, backward_fn, tuple(edges),
-                       tuple([(t, t._version[0]) for t in saved]) if saved else ())
+    outputs = [t for t in saved if t.__class__ is SavedOutput] if saved else ()
+    if outputs:
+        saved = [t.alias if t.__class__ is SavedOutput else t for t in saved]
+    node = out.grad_fn = Node(name, backward_fn, tuple(edges),
+                              tuple([(t, t._version[0]) for t in saved]) if saved else ())
+    for kept in outputs:
+        kept.node = weakref.ref(node)
     out.requires_grad = True
     return out
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._ops import elementwise as ew
 from .._ops import reduction as red
-from .._ops._common import _wrap, needs_grad, record
+from .._ops._common import SavedOutput, _wrap, needs_grad, record
 from .._tensor import Tensor
 from ..backends import normalize_axis
 
@@ -44,9 +44,10 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
     dim = normalize_axis(dim, input.ndim)
     out = _wrap(kernel(input._data, dim), input._device, input._k)
     if needs_grad(input):
+        kept = SavedOutput(out)
         record(out, "LogSoftmaxBackward0", (input,),
-               lambda g: (ew.sub(g, ew.mul(ew.exp(out), red.sum(g, dim, keepdim=True))),),
-               (out,))
+               lambda g: (ew.sub(g, ew.mul(ew.exp(kept.get()), red.sum(g, dim, keepdim=True))),),
+               (kept,))
     return out
 
 
@@ -58,7 +59,11 @@ def softmax(input: Tensor, dim: int) -> Tensor:
     dim = normalize_axis(dim, input.ndim)
     out = _wrap(kernel(input._data, dim), input._device, input._k)
     if needs_grad(input):
-        record(out, "SoftmaxBackward0", (input,),
-               lambda g: (ew.mul(out, ew.sub(g, red.sum(ew.mul(g, out), dim, keepdim=True))),),
-               (out,))
+        kept = SavedOutput(out)
+
+        def backward(g: Tensor) -> tuple:
+            y = kept.get()
+            return (ew.mul(y, ew.sub(g, red.sum(ew.mul(g, y), dim, keepdim=True))),)
+
+        record(out, "SoftmaxBackward0", (input,), backward, (kept,))
     return out
