@@ -10,6 +10,10 @@ which takes every device there is.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -122,6 +126,32 @@ def test_kernels_are_queued_without_waiting(monkeypatch):
     flambeau.synchronize(DEV)
     assert state.finish_calls == finishes + 1
     assert marker.command_execution_status == cl.command_execution_status.COMPLETE
+
+
+def test_cpu_devices_release_launches_in_batches():
+    state = _state()
+    if not state.gated:
+        pytest.skip(f"{state.label} is not a CPU device: launches go to the driver at once")
+    flambeau.synchronize(DEV)
+    x = flambeau.ones(4, device=DEV)
+    y = x + 1
+    marker = cl.enqueue_marker(state.queue)
+    time.sleep(0.05)
+    # Held back behind the gate: the driver has not been told to start yet.
+    assert marker.command_execution_status != cl.command_execution_status.COMPLETE
+    for _ in range(device.GATE_BATCH):
+        y = y + 1
+    marker.wait()  # a full batch opened the gate: this returns
+    assert y.numpy().tolist() == [2.0 + device.GATE_BATCH] * 4  # reading opens the next one
+
+
+def test_a_program_that_exits_with_launches_held_back_ends():
+    code = ("import flambeau\n"
+            "x = flambeau.ones(3, device='opencl:0')\n"
+            "y = x + 1\n")
+    done = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_caching_allocator_reuses_freed_buffers():

@@ -4,10 +4,18 @@ launch sizes.
 Kernels are enqueued and never waited for; the host waits only to read a result back
 (``download``) or in :meth:`DeviceState.finish` (``synchronize``). Host-to-device copies
 are enqueued without blocking too: their host buffers are kept until they complete.
+
+On CPU devices launches are released to the driver in batches: a CPU driver (PoCL) wakes
+one of its worker threads for every command that becomes ready, and on a machine whose
+cores the host shares with those workers that wake costs more than the launch itself.
+Small launches (one work-item) queue behind a user event (the gate) that is completed
+after :data:`GATE_BATCH` of them, with the next larger launch, or before anything waits on
+the queue.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections import deque
 from typing import Any
@@ -28,6 +36,8 @@ GPU_GROUP = 256
 CPU_MIN_CHUNK = 2048
 #: Host copies in flight kept before waiting for the oldest.
 MAX_PENDING_UPLOADS = 256
+#: Small launches held behind the gate of a CPU device before it is opened.
+GATE_BATCH = 64
 
 
 class DeviceState:
@@ -58,6 +68,10 @@ class DeviceState:
         self.group = 1 << (min(GPU_GROUP, max_group).bit_length() - 1)
         self.context = cl.Context([cl_device])
         self.queue = cl.CommandQueue(self.context)
+        self.gated = is_cpu
+        self._gate: Any = None
+        self._held = 0
+        atexit.register(self.release)  # a closed gate would leave the queue unfinishable
         self.allocator = CachingAllocator(self.context, self.label,
                                           int(cl_device.global_mem_size),
                                           int(cl_device.max_mem_alloc_size))
@@ -144,9 +158,38 @@ class DeviceState:
                     else:
                         kernel.set_arg(i, arg)
                     last[i] = arg
-                self._enqueue(self.queue, kernel, global_size, local_size)
+                if not self.gated:
+                    self._enqueue(self.queue, kernel, global_size, local_size)
+                elif global_size == (1,):  # one work-item: small work, held back
+                    if self._gate is None:
+                        self._close()
+                    self._enqueue(self.queue, kernel, global_size, local_size)
+                    self._held += 1
+                    if self._held >= GATE_BATCH:
+                        self._open()
+                else:  # work for several threads: it goes now, with whatever waits
+                    self._enqueue(self.queue, kernel, global_size, local_size)
+                    if self._gate is not None:
+                        self._open()
             except self._cl.Error as exc:
                 raise self.launch_error(kernel, exc) from exc
+
+    def _close(self) -> None:
+        cl = self._cl
+        self._gate = cl.UserEvent(self.context)
+        cl.enqueue_barrier(self.queue, wait_for=[self._gate])
+        self._held = 0
+
+    def _open(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.set_status(self._cl.command_execution_status.COMPLETE)
+
+    def release(self) -> None:
+        """Let the device start every command queued so far (before anything waits)."""
+        if self._gate is not None:
+            with self._lock:
+                self._open()
 
     def group_limit(self, kernel: Any) -> int:
         """The largest power-of-two work-group ``kernel`` can run with (at most
@@ -221,6 +264,7 @@ class DeviceState:
         while pending and pending[0].command_execution_status == done:
             pending.popleft()
         if len(pending) >= MAX_PENDING_UPLOADS:
+            self.release()
             pending.popleft().wait()
         raw = host.view(np.uint8) if host.dtype == np.bool_ else host
         event = cl.enqueue_copy(self.queue, x.buffer, raw, dst_offset=x.offset * x.dtype.itemsize,
@@ -231,6 +275,7 @@ class DeviceState:
         """The elements of contiguous ``x`` on the host (waits for the work queued before)."""
         host = np.empty(x.shape, np.uint8 if x.dtype == np.bool_ else x.dtype)
         if host.size:
+            self.release()
             try:
                 self._cl.enqueue_copy(self.queue, host, x.buffer,
                                       src_offset=x.offset * x.dtype.itemsize, is_blocking=True)
@@ -249,6 +294,7 @@ class DeviceState:
     def finish(self) -> None:
         """Block until everything queued on this device has run."""
         self.finish_calls += 1
+        self.release()
         try:
             self.queue.finish()
         except self._cl.Error as exc:
