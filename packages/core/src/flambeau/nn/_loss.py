@@ -326,8 +326,9 @@ def _fused_cross_entropy(kernel: Any, input: Tensor, target: Tensor) -> Tensor:
 def cross_entropy_grad_reference(logits: Tensor, target: Tensor, grad: Tensor) -> Tensor:
     """``(softmax(logits, 1) - one_hot(target)) * grad[:, None]`` for logits (N, C), int64
     targets (N,) in [0, C) and ``grad`` (N,) or 0-d: the gradient of
-    :func:`cross_entropy_reference`'s rows, composed (the reference for the fused
-    ``cross_entropy_grad`` kernel; differentiable, for ``create_graph``)."""
+    :func:`cross_entropy_reference`'s rows, composed around :func:`softmax` (whose own
+    kernel the kit checks separately). The reference for the fused ``cross_entropy_grad``
+    kernel, and differentiable, for ``create_graph``."""
     classes = logits.shape[1]
     one_hot = cast(ew.eq(unsqueeze(target, 1), arange_like(classes, logits)), logits.dtype)
     return ew.mul(ew.sub(softmax(logits, 1), one_hot), unsqueeze(grad, 1) if grad.ndim else grad)
