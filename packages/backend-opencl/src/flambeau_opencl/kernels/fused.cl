@@ -48,6 +48,14 @@ inline CT row_sum_exp(const RGeom* g, __global const T* x, long base, CT shift, 
 
 #define FINITE_OR_ZERO(m) (isinf(m) ? (CT)0 : (m))
 
+/* logsumexp of row ``base``, shifted by its maximum unless that is infinite (as the
+ * core's composition does). */
+inline CT row_logsumexp(const RGeom* g, __global const T* x, long base, int lid, int ls,
+                        __local CT* scratch) {
+    const CT m = FINITE_OR_ZERO(row_max(g, x, base, lid, ls, scratch));
+    return log(row_sum_exp(g, x, base, m, lid, ls, scratch)) + m;
+}
+
 /* mode 0: softmax, 1: log-softmax. */
 __kernel void softmax_rows(RGeom g, __global const T* x, __global T* y, __local CT* scratch,
                            int mode) {
@@ -55,8 +63,7 @@ __kernel void softmax_rows(RGeom g, __global const T* x, __global T* y, __local 
     const long s = g.rst[0];
     for (long r = r0; r < r1; r++) {
         const long base = kept_offset(&g, r);
-        const CT m = FINITE_OR_ZERO(row_max(&g, x, base, lid, ls, scratch));
-        const CT lse = log(row_sum_exp(&g, x, base, m, lid, ls, scratch)) + m;
+        const CT lse = row_logsumexp(&g, x, base, lid, ls, scratch);
         for (long j = lid; j < g.row_len; j += ls) {
             const CT v = LOAD(x, base + j * s) - lse;
             STORE(y, r * g.row_len + j, mode ? v : exp(v));
@@ -70,12 +77,11 @@ __kernel void cross_entropy_rows(RGeom g, __global const T* x, __global const lo
     ROWS_AND_PART
     for (long r = r0; r < r1; r++) {
         const long base = kept_offset(&g, r);
-        const CT m = FINITE_OR_ZERO(row_max(&g, x, base, lid, ls, scratch));
-        const CT total = row_sum_exp(&g, x, base, m, lid, ls, scratch);
+        const CT lse = row_logsumexp(&g, x, base, lid, ls, scratch);
         if (lid == 0) {
             const long t = WRAP_INDEX(target[target_off + r], g.row_len);
             const CT picked = LOAD(x, base + t * g.rst[0]);
-            STORE(y, r, (log(total) + m) - picked);
+            STORE(y, r, lse - picked);
         }
     }
 }
@@ -92,8 +98,7 @@ __kernel void cross_entropy_grad_rows(RGeom g, __global const T* x,
     const long s = g.rst[0];
     for (long r = r0; r < r1; r++) {
         const long base = kept_offset(&g, r);
-        const CT m = FINITE_OR_ZERO(row_max(&g, x, base, lid, ls, scratch));
-        const CT lse = log(row_sum_exp(&g, x, base, m, lid, ls, scratch)) + m;
+        const CT lse = row_logsumexp(&g, x, base, lid, ls, scratch);
         const long t = WRAP_INDEX(target[target_off + r], g.row_len);
         const CT gr = LOAD(grad, grad_off + r * grad_step);
         for (long j = lid; j < g.row_len; j += ls) {
