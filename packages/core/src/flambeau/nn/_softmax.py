@@ -5,6 +5,7 @@ which is also the reference the conformance kit holds the kernels to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,32 +39,35 @@ def fused_kernel(name: str, input: Tensor) -> Any:
 
 def log_softmax(input: Tensor, dim: int) -> Tensor:
     """``input - logsumexp(input, dim)``; gradient ``g - softmax * sum(g, dim)``."""
-    kernel = fused_kernel("log_softmax", input) if input.ndim else None
-    if kernel is None:
-        return log_softmax_reference(input, dim)
-    dim = normalize_axis(dim, input.ndim)
-    out = _wrap(kernel(input._data, dim), input._device, input._k)
-    if needs_grad(input):
-        kept = SavedOutput(out)
-        record(out, "LogSoftmaxBackward0", (input,),
-               lambda g: (ew.sub(g, ew.mul(ew.exp(kept.get()), red.sum(g, dim, keepdim=True))),),
-               (kept,))
-    return out
+    return _fused_rows("log_softmax", "LogSoftmaxBackward0", input, dim,
+                       log_softmax_reference, _log_softmax_grad)
 
 
 def softmax(input: Tensor, dim: int) -> Tensor:
     """``exp(input) / sum(exp(input), dim)``; gradient ``y * (g - sum(g * y, dim))``."""
-    kernel = fused_kernel("softmax", input) if input.ndim else None
+    return _fused_rows("softmax", "SoftmaxBackward0", input, dim, softmax_reference,
+                       _softmax_grad)
+
+
+def _log_softmax_grad(g: Tensor, y: Tensor, dim: int) -> Tensor:
+    return ew.sub(g, ew.mul(ew.exp(y), red.sum(g, dim, keepdim=True)))
+
+
+def _softmax_grad(g: Tensor, y: Tensor, dim: int) -> Tensor:
+    return ew.mul(y, ew.sub(g, red.sum(ew.mul(g, y), dim, keepdim=True)))
+
+
+def _fused_rows(name: str, node: str, input: Tensor, dim: int,
+                reference: Callable[[Tensor, int], Tensor],
+                grad: Callable[[Tensor, Tensor, int], Tensor]) -> Tensor:
+    """The backend's kernel ``name`` along ``dim`` as one recorded node whose gradient is
+    ``grad(g, output, dim)``; ``reference`` where the backend has no kernel."""
+    kernel = fused_kernel(name, input) if input.ndim else None
     if kernel is None:
-        return softmax_reference(input, dim)
+        return reference(input, dim)
     dim = normalize_axis(dim, input.ndim)
     out = _wrap(kernel(input._data, dim), input._device, input._k)
     if needs_grad(input):
         kept = SavedOutput(out)
-
-        def backward(g: Tensor) -> tuple:
-            y = kept.get()
-            return (ew.mul(y, ew.sub(g, red.sum(ew.mul(g, y), dim, keepdim=True))),)
-
-        record(out, "SoftmaxBackward0", (input,), backward, (kept,))
+        record(out, node, (input,), lambda g: (grad(g, kept.get(), dim),), (kept,))
     return out
