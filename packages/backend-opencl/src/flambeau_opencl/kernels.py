@@ -246,17 +246,11 @@ class OpenCLKernels(FusedKernels, GemmKernels):
         if (out is None and a.__class__ is CLArray and b.__class__ is CLArray
                 and a.contiguous and b.contiguous and a.shape == b.shape and a.size
                 and a.dtype == b.dtype and a.device is dev and b.device is dev):
-            # The commonest launch, kept lean: per-op overhead is what small models pay.
-            key = (op, a.dtype, a.size)
-            plan = self._plans.get(key)
-            if plan is None:
-                plan = self._binary_plan(key)
-            out_dtype, kernel, glob, loc, chunk, head, zero = plan
-            out = dev.empty(a.shape, out_dtype)
-            if a.offset or b.offset:
-                head = LIN.pack(a.size, chunk, 0, a.offset, b.offset, 0, 0, 0)
-            dev.run(kernel, glob, loc, [head, a.block.buffer, b.block.buffer, zero,
-                                        out.block.buffer])
+            # The commonest call, kept to these checks: per-op overhead is what small
+            # models pay.
+            plan = self._binary_plan(op, a.dtype, a.size)
+            out = dev.empty(a.shape, plan[0])
+            self._binary_linear(plan, out, a, b.block.buffer, b.offset, plan[6], 0)
             return out
         if a.__class__ is not CLArray or a.device is not dev:
             a = self._arr(a)
@@ -285,30 +279,39 @@ class OpenCLKernels(FusedKernels, GemmKernels):
             bval, flag, zbuf, zoff = _compute_scalar(0, dtype), 0, b.block.buffer, b.offset
         if (a.contiguous and out.contiguous and a.shape == out.shape
                 and (scalar or (b.contiguous and b.shape == out.shape))):
-            glob, loc, chunk = dev.split(out.size)
-            dev.run(dev.kernel(dtype, "binary_" + op), glob, loc, [
-                LIN.pack(out.size, chunk, out.offset, a.offset, zoff, 0, flag, 0),
-                a.block.buffer, zbuf, bval, out.block.buffer])
+            self._binary_linear(self._binary_plan(op, dtype, out.size), out, a, zbuf, zoff,
+                                bval, flag)
         else:
             operands = [out, a] if scalar else [out, a, b]
             self._launch_strided(dtype, f"binary_{op}_s", out.shape, operands,
                                  [a.buffer, zbuf], [bval, out.buffer], flag)
         return out
 
-    def _binary_plan(self, key: tuple[str, np.dtype, int]) -> tuple:
+    def _binary_plan(self, op: str, dtype: np.dtype, size: int) -> tuple:
         """What a contiguous launch of binary ``op`` over ``size`` elements of ``dtype``
         needs, computed once: (output dtype, kernel, global and local size, chunk, packed
-        geometry for offsets 0, the unused scalar argument)."""
-        op, dtype, size = key
-        dev = self._dev
-        kernel = dev.kernel(dtype, "binary_" + op)
-        glob, loc, chunk = dev.split(size)
-        if len(self._plans) >= 4096:
-            self._plans.clear()
-        plan = self._plans[key] = (
-            BOOL if op in _BOOL_RESULT else dtype, kernel, glob, loc, chunk,
-            LIN.pack(size, chunk, 0, 0, 0, 0, 0, 0), _compute_scalar(0, dtype))
+        geometry for offsets 0, the scalar argument when ``b`` is an array)."""
+        key = (op, dtype, size)
+        plan = self._plans.get(key)
+        if plan is None:
+            dev = self._dev
+            kernel = dev.kernel(dtype, "binary_" + op)
+            glob, loc, chunk = dev.split(size)
+            if len(self._plans) >= 4096:
+                self._plans.clear()
+            plan = self._plans[key] = (
+                BOOL if op in _BOOL_RESULT else dtype, kernel, glob, loc, chunk,
+                LIN.pack(size, chunk, 0, 0, 0, 0, 0, 0), _compute_scalar(0, dtype))
         return plan
+
+    def _binary_linear(self, plan: tuple, out: CLArray, a: CLArray, zbuf: Any, zoff: int,
+                       bval: bytes, flag: int) -> None:
+        """Launch the contiguous binary kernel of ``plan``: ``out = a <op> z`` with ``z``
+        the array at ``zbuf[zoff:]`` or, with ``flag`` 1, the scalar ``bval``."""
+        _, kernel, glob, loc, chunk, head, _ = plan
+        if out.offset or a.offset or zoff or flag:
+            head = LIN.pack(out.size, chunk, out.offset, a.offset, zoff, 0, flag, 0)
+        self._dev.run(kernel, glob, loc, [head, a.block.buffer, zbuf, bval, out.block.buffer])
 
     def where(self, cond, a, b):
         cond, a, b = self._arr(cond), self._arr(a), self._arr(b)
