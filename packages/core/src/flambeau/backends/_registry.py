@@ -1,9 +1,17 @@
-"""Backend discovery: entry points loaded lazily, each inside its own error boundary."""
+"""Backend discovery: entry points loaded lazily, each inside its own error boundary.
+
+Discovery runs once, on the first device query, under the registry's lock: other threads
+wait for it to finish; a plugin that queries devices while it loads (same thread) sees
+the backends loaded so far. The in-repo backends own their device types: no other
+distribution may provide ``cpu``, ``cuda`` or ``opencl``, whatever the load order.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +24,17 @@ from ._hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, BackendHookSpecs
 from ._protocol import CONTRACT_VERSION, REQUIRED_KERNELS, Backend
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_LOG = logging.getLogger("flambeau.backends")
+
+#: The in-repo backends: device type -> the distribution that alone may provide it.
+IN_REPO_BACKENDS: dict[str, str] = {
+    "cpu": "flambeau-cpu",
+    "cuda": "flambeau-cuda",
+    "opencl": "flambeau-opencl",
+}
+
+# Discovery states. DISCOVERING is only ever seen by the thread that holds the lock.
+_PENDING, _DISCOVERING, _DONE = "pending", "discovering", "done"
 
 
 @dataclass(frozen=True)
@@ -48,18 +67,25 @@ class _Registry:
         self._backends: dict[str, Backend] = {}
         self._origins: dict[str, str] = {}
         self._errors: list[PluginError] = []
-        self._discovered = False
+        self._state = _PENDING
 
     def ensure_discovered(self) -> None:
-        if self._discovered:
+        if self._state is _DONE:  # set last, after every backend is in place
             return
+        # Other threads wait here until discovery is done. The discovering thread itself
+        # re-enters (RLock) when a plugin queries devices while loading, and sees the
+        # backends loaded so far instead of starting discovery again.
         with self._lock:
-            if self._discovered:
+            if self._state is not _PENDING:
                 return
-            # Set first, so a plugin that queries devices while loading cannot recurse.
-            self._discovered = True
-            if not _config.plugin_autoload_disabled():
-                self._load_entry_points()
+            self._state = _DISCOVERING
+            try:
+                if not _config.plugin_autoload_disabled():
+                    self._load_entry_points()
+            except BaseException:  # KeyboardInterrupt: start afresh on the next query
+                self._clear()
+                raise
+            self._state = _DONE
 
     def _load_entry_points(self) -> None:
         import importlib.metadata as metadata  # only on the first device query: it is slow
@@ -67,20 +93,51 @@ class _Registry:
         entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_ep_sort_key)
         for ep in entry_points:
             dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else "<unknown>"
+            dist_name = (dist.metadata["Name"] if dist is not None else None) or "<unknown>"
             dist_version = dist.version if dist is not None else "?"
             where = (ep.name, dist_name, dist_version)
             try:
+                _check_reserved_entry_point(ep, dist_name)
+                _LOG.debug("loading backend plugin %r (%s) from %s %s",
+                           ep.name, ep.value, dist_name, dist_version)
+                started = time.perf_counter()
                 module = ep.load()
                 backends = _call_hook(module, ep.name)
-            except Exception as exc:
-                self._record(where, f"failed to load: {type(exc).__name__}: {exc}")
+                _LOG.debug("loaded backend plugin %r in %.3f s",
+                           ep.name, time.perf_counter() - started)
+            except BackendError as exc:
+                self._record(where, str(exc))
+                continue
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end the program
+                self._record(where, f"failed to load: {_describe(exc)}")
                 continue
             for backend in backends:
                 try:
-                    self._add(backend, origin=f"{dist_name} {dist_version}")
+                    self._add_discovered(backend, dist_name, dist_version)
                 except BackendError as exc:
                     self._record(where, str(exc))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # a property such as ``name`` that raises
+                    self._record(
+                        where,
+                        f"a backend object of type {type(backend).__qualname__} could not be "
+                        f"checked: {_describe(exc)}",
+                    )
+
+    def _add_discovered(self, backend: Any, dist_name: str, dist_version: str) -> None:
+        validate_backend(backend)
+        owner = IN_REPO_BACKENDS.get(backend.name)
+        if owner is not None and _normalize(dist_name) != owner:
+            raise BackendError(
+                f"backend {backend.name!r} was refused: the device type {backend.name!r} is "
+                f"reserved for the in-repo distribution {owner}, and this backend comes from "
+                f"{dist_name} {dist_version}; a third-party backend must use a device type "
+                "of its own"
+            )
+        self._add(backend, origin=f"{dist_name} {dist_version}")
 
     def _record(self, where: tuple[str, str, str], message: str) -> None:
         self._errors.append(PluginError(*where, message, traceback.format_exc()))
@@ -123,15 +180,46 @@ class _Registry:
 
     def reset(self) -> None:
         with self._lock:
-            self._backends.clear()
-            self._origins.clear()
-            self._errors.clear()
-            self._discovered = False
+            self._clear()
+
+    def _clear(self) -> None:
+        self._backends.clear()
+        self._origins.clear()
+        self._errors.clear()
+        self._state = _PENDING
+
+
+def _normalize(dist_name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Flambeau_CPU`` -> ``flambeau-cpu``."""
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def _check_reserved_entry_point(ep: Any, dist_name: str) -> None:
+    """Refuse, before importing anything, an entry point named like an in-repo backend
+    that another distribution declares."""
+    owner = IN_REPO_BACKENDS.get(ep.name)
+    if owner is not None and _normalize(dist_name) != owner:
+        raise BackendError(
+            f"entry point {ep.name!r} = {ep.value} was not loaded: the device type "
+            f"{ep.name!r} is reserved for the in-repo distribution {owner}; a third-party "
+            "backend must use a device type of its own (rename its entry point and its backend)"
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception a plugin raised; ``sys.exit`` gets its own wording."""
+    if isinstance(exc, SystemExit):
+        call = "sys.exit()" if exc.code is None else f"sys.exit({exc.code!r})"
+        return (
+            f"the plugin called {call} while loading; a plugin must raise an exception "
+            "instead (the error is recorded and the other backends keep working)"
+        )
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _ep_sort_key(ep: Any) -> tuple[int, str]:
-    # In-repo names first, so a third party cannot shadow "cpu" by sorting earlier.
-    return (0 if ep.name in {"cpu", "cuda", "opencl"} else 1, ep.name)
+    # In-repo names first: a stable, readable order (ownership is enforced separately).
+    return (0 if ep.name in IN_REPO_BACKENDS else 1, ep.name)
 
 
 def _call_hook(module: Any, name: str) -> list[Any]:
