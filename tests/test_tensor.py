@@ -257,3 +257,27 @@ def test_pickling_goes_through_the_host():
     x = flambeau.tensor([1.0, 2.0], requires_grad=True)
     y = pickle.loads(pickle.dumps(x))
     assert y.tolist() == [1.0, 2.0] and y.requires_grad
+
+
+# --- running out of memory ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, asked", [
+    (lambda: flambeau.empty(10**12), "3.6 TiB (4000000000000 bytes)"),
+    (lambda: flambeau.full((2**62,), 1.0), "(18446744073709551616 bytes)"),
+    (lambda: flambeau.zeros(2**40, 2**40, dtype=flambeau.int8), "(1208925819614629174706176 "),
+])
+def test_running_out_of_host_memory_is_a_flambeau_error(make, asked):
+    kept = flambeau.arange(5.0)
+    with pytest.raises(flambeau.errors.OutOfMemoryError) as info:
+        make()
+    message = str(info.value)
+    assert message.startswith("out of memory on cpu: tried to allocate ") and asked in message
+    assert "free" in message and "Existing tensors are unchanged" in message
+    assert isinstance(info.value, MemoryError)
+    assert kept.sum().item() == 10.0
+
+
+def test_sizes_beyond_int64_are_refused_by_name():
+    with pytest.raises(flambeau.errors.ShapeError, match=r"sizes must fit in int64"):
+        flambeau.empty(2**63)

@@ -8,13 +8,7 @@ import platform
 from flambeau.backends import CONTRACT_VERSION, DTYPES, DeviceInfo
 
 from .kernels import NumpyKernels
-
-
-def _host_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
+from .memory import total_memory
 
 
 class CpuBackend:
@@ -33,7 +27,7 @@ class CpuBackend:
         self._check(index)
         return DeviceInfo(
             name=f"numpy on {platform.machine() or 'host'} ({os.cpu_count()} cores)",
-            memory_bytes=_host_memory(),
+            memory_bytes=total_memory(),
             dtypes=tuple(DTYPES.values()),
             vendor=platform.processor() or "",
         )

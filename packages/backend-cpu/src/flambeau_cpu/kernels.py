@@ -13,6 +13,7 @@ from flambeau.backends import philox
 from .fused import FusedKernels
 from .fused_loss import FusedLossKernels
 from .fused_optim import FusedOptimizerKernels
+from .memory import allocate
 
 _erf = np.frompyfunc(_scalar_erf, 1, 1)
 
@@ -23,6 +24,10 @@ def _erf_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return result
     out[...] = result
     return out
+
+
+def _full(shape, dtype, value):
+    return np.full(shape, value, dtype)
 
 
 UNARY = {
@@ -92,10 +97,10 @@ class NumpyKernels(FusedKernels, FusedLossKernels, FusedOptimizerKernels):
     """Kernels for the host; device arrays are numpy ndarrays."""
 
     def empty(self, shape, dtype):
-        return np.empty(shape, dtype)
+        return allocate(np.empty, shape, dtype)
 
     def full(self, shape, value, dtype):
-        return np.full(shape, value, dtype)
+        return allocate(_full, shape, dtype, value)
 
     def from_numpy(self, host):
         return np.array(host, copy=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flambeau.backends import format_bytes, out_of_memory
+
 from ._errors import OutOfMemoryError
 
 #: Smallest buffer handed out; sizes up to SMALL_LIMIT round up to multiples of it.
@@ -33,16 +35,6 @@ def bucket(nbytes: int) -> int:
         return max(MIN_BLOCK, -(-nbytes // MIN_BLOCK) * MIN_BLOCK)
     step = 1 << (nbytes.bit_length() - 3)
     return -(-nbytes // step) * step
-
-
-def format_bytes(n: int) -> str:
-    """``n`` bytes in a human unit: ``'1.5 GiB'``."""
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError  # unreachable
 
 
 class Block:
@@ -132,13 +124,10 @@ class CachingAllocator:
 
     def _oom(self, requested: int, why: str = "") -> OutOfMemoryError:
         free = max(self.total_bytes - self.live_bytes - self.cached_bytes, 0)
-        return OutOfMemoryError(
-            f"out of memory on {self.label}: tried to allocate {format_bytes(requested)} "
-            f"({requested} bytes) with {format_bytes(free)} of {format_bytes(self.total_bytes)} "
-            f"free (this process holds {format_bytes(self.live_bytes)} in arrays and "
-            f"{format_bytes(self.cached_bytes)} cached)" + (f"; {why}" if why else "")
-            + ". Existing tensors are unchanged; free some (del) or use smaller batches."
-        )
+        held = (f"this process holds {format_bytes(self.live_bytes)} in arrays and "
+                f"{format_bytes(self.cached_bytes)} cached")
+        return out_of_memory(self.label, requested, free, self.total_bytes,
+                             held + (f"; {why}" if why else ""))
 
     def empty_cache(self) -> None:
         """Release every cached (unused) buffer to the driver."""

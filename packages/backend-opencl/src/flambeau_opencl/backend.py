@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flambeau.backends import CONTRACT_VERSION, DeviceInfo
+from flambeau.backends import CONTRACT_VERSION, DeviceInfo, format_bytes
 
 from . import _config
 from ._errors import DeviceUnavailableError
-from .allocator import format_bytes
 from .device import DeviceState, supported_dtypes
 
 INSTALL_HINT = ('pip install "flambeau-opencl[pocl]" for a CPU OpenCL driver (PoCL), or '

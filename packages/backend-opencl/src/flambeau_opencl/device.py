@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from flambeau.backends import format_bytes
+
 from . import programs
 from ._errors import BackendError, DTypeError, OutOfMemoryError
-from .allocator import CachingAllocator, format_bytes
+from .allocator import CachingAllocator
 from .array import CLArray, layout
 
 # Setting a kernel's scalar argument from bytes: pyopencl's fast path when it has one.

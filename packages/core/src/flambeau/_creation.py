@@ -107,6 +107,10 @@ def from_dlpack(obj: Any, device: Any = None) -> Tensor:
     return tensor(host, dtype=host.dtype, device=device)
 
 
+#: The largest size of one dimension (PyTorch's limit too: sizes are int64).
+MAX_SIZE = 2**63 - 1
+
+
 def _shape_args(size: tuple, keyword: Any = None) -> tuple[int, ...]:
     """A shape from varargs ``f(2, 3)``, a sequence ``f((2, 3))`` or ``f(size=(2, 3))``."""
     if keyword is not None:
@@ -118,6 +122,8 @@ def _shape_args(size: tuple, keyword: Any = None) -> tuple[int, ...]:
     shape = tuple(int(s) for s in size)
     if any(s < 0 for s in shape):
         raise ShapeError(f"sizes must be non-negative, got {list(shape)}")
+    if any(s > MAX_SIZE for s in shape):
+        raise ShapeError(f"sizes must fit in int64 (at most {MAX_SIZE}), got {list(shape)}")
     return shape
 
 

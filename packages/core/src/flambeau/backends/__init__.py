@@ -28,6 +28,7 @@ from ._helpers import (
     normalize_axes,
     normalize_axis,
 )
+from ._memory import format_bytes, out_of_memory
 from ._hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, BackendHookSpecs, hookimpl, hookspec
 from ._protocol import (
     ARG_REDUCE_OPS,
@@ -109,11 +110,13 @@ __all__ = [
     "avg_pool_divisors",
     "broadcast_shape",
     "errors",
+    "format_bytes",
     "get",
     "hookimpl",
     "hookspec",
     "normalize_axes",
     "normalize_axis",
+    "out_of_memory",
     "philox",
     "register",
     "reload",

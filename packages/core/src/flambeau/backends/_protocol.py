@@ -22,6 +22,9 @@ Conventions for every kernel:
   (``assign``, ``setitem``, ``out=``) writes into the array it was sliced from, as with
   numpy and cupy, because tensor views (``x[0].add_(1)``) rely on it.
 * Zero-size arrays are legal everywhere and must not crash.
+* A failed allocation raises :func:`~flambeau.backends.out_of_memory`'s
+  ``OutOfMemoryError`` (device, bytes asked, bytes free), not the library's own error,
+  and leaves every existing array intact.
 * Optional kernels are found with ``getattr(kernels, name, None)``: a kernel set must not
   answer unknown names through a catch-all ``__getattr__``.
 """
@@ -128,7 +131,8 @@ REQUIRED_KERNELS: dict[str, str] = {
     "full": "full(shape, value, dtype) -> array filled with value",
     "from_numpy": "from_numpy(host: numpy.ndarray) -> copy on the device, same dtype/shape",
     "to_numpy": "to_numpy(x) -> C-contiguous numpy copy; waits for pending work on x",
-    "copy": "copy(x) -> new array with the same values (never a view)",
+    "copy": "copy(x) -> new array with the same values (never a view; a broadcast view "
+    "becomes an array of its own elements)",
     "assign": "assign(dst, src) in-place dst[...] = src (src array or scalar, broadcast)",
     # random numbers
     "random_bits": "random_bits(n, seed, offset) -> uint32[n]: Philox4x32-10 stream words "
