@@ -256,3 +256,65 @@ def test_backward_rule_returning_none_does_not_lose_other_paths():
     record(blocked, "NoGradBackward", (hidden,), lambda g: (None,))
     (blocked + hidden * 5).backward()
     assert x.grad.item() == 15.0
+
+
+# --- gradients must match their tensor: device, shape, dtype ----------------------------
+
+
+def _other_device():
+    others = [d for d in flambeau.devices() if d.type not in ("cpu", "meta")]
+    if not others:
+        pytest.skip("needs a second device (the example plugin's boxed:0 or opencl:0)")
+    return others[0]
+
+
+def test_backward_refuses_a_gradient_on_another_device():
+    other = _other_device()
+    x = flambeau.ones(3, requires_grad=True)
+    with pytest.raises(flambeau.errors.DeviceMismatchError,
+                       match=r"gradient is on device .*, but the output is on cpu"):
+        (x * 2).backward(flambeau.ones(3, device=other))
+    assert x.grad is None
+
+
+def test_backward_converts_a_gradient_of_another_dtype_as_pytorch_does():
+    x = flambeau.ones(3, requires_grad=True)
+    (x * 2).backward(flambeau.tensor([1, 2, 3]))
+    assert x.grad.dtype == flambeau.float32
+    np.testing.assert_allclose(x.grad.numpy(), [2, 4, 6])
+    with pytest.raises(TypeError, match="gradients must be tensors, got ndarray"):
+        (x * 2).backward(np.ones(3, np.float32))
+
+
+def test_assigned_grad_must_match_device_shape_and_dtype():
+    p = flambeau.nn.Parameter(flambeau.ones(2, 3))
+    with pytest.raises(flambeau.errors.DeviceMismatchError,
+                       match=r"assigned grad is on device .*, but the tensor is on cpu"):
+        p.grad = flambeau.ones(2, 3, device=_other_device())
+    with pytest.raises(flambeau.errors.ShapeError,
+                       match=r"assigned grad has shape \[3\], but the tensor has shape \[2, 3\]"):
+        p.grad = flambeau.ones(3)
+    with pytest.raises(flambeau.errors.DTypeError,
+                       match="assigned grad has dtype int64, but the tensor has dtype float32"):
+        p.grad = flambeau.ones(2, 3, dtype=flambeau.int64)
+    with pytest.raises(TypeError, match="Tensor or None, got ndarray"):
+        p.grad = np.ones((2, 3), np.float32)
+    assert p.grad is None
+    p.grad = flambeau.full((2, 3), 0.5)
+    flambeau.optim.SGD([p], lr=1.0).step()
+    np.testing.assert_allclose(p.detach().numpy(), np.full((2, 3), 0.5))
+    p.grad = None
+    assert p.grad is None
+
+
+def test_an_expanded_gradient_is_accumulated_without_writing_through():
+    shared = flambeau.ones(1)
+    x = flambeau.zeros(3, requires_grad=True)
+    x.grad = shared.expand(3)
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3, 3, 3])
+    np.testing.assert_allclose(shared.numpy(), [1])
+    y = flambeau.zeros(2, 3, requires_grad=True)
+    for _ in range(2):  # sum's gradient is an expand: the second backward adds into it
+        y.sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), np.full((2, 3), 2.0))

@@ -383,8 +383,23 @@ def test_refuses_what_torch_refuses():
 
 def test_gradient_of_the_wrong_shape_is_reported():
     w = flambeau.tensor(INIT[0], requires_grad=True)
-    w.grad = flambeau.ones(3)
-    with pytest.raises(ValueError, match=r"shape \[4, 3\] has a gradient of shape \[3\]"):
+    with pytest.raises(ValueError, match=r"assigned grad has shape \[3\]"):
+        w.grad = flambeau.ones(3)
+    w.grad = flambeau.ones(4, 3)
+    w.data = flambeau.ones(3, 4)  # the gradient no longer fits
+    with pytest.raises(ValueError, match=r"shape \[3, 4\] has a gradient of shape \[4, 3\]"):
+        optim.SGD([w], lr=0.1).step()
+
+
+def test_gradient_left_on_another_device_is_reported():
+    others = [d for d in flambeau.devices() if d.type not in ("cpu", "meta")]
+    if not others:
+        pytest.skip("needs a second device (the example plugin's boxed:0 or opencl:0)")
+    w = flambeau.tensor(INIT[0], requires_grad=True)
+    w.grad = flambeau.ones(4, 3)
+    w.data = w.data.to(others[0])
+    with pytest.raises(flambeau.errors.DeviceMismatchError,
+                       match=r"SGD: a parameter on .* has a gradient on cpu"):
         optim.SGD([w], lr=0.1).step()
 
 

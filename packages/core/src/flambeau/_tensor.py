@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _device, _dtypes
 from .autograd import _engine
-from .errors import DTypeError, FlambeauError, ShapeError
+from .errors import DeviceMismatchError, DTypeError, FlambeauError, ShapeError
 
 
 class Size(tuple):
@@ -45,8 +45,10 @@ class Tensor:
             [6., 8.]])
     """
 
-    __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_k", "_version",
-                 "grad", "grad_fn", "requires_grad")
+    # ``_overlapping``: some elements share one memory location (an ``expand`` result or a
+    # view of one); in-place writes are refused and ``contiguous()`` copies.
+    __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_k", "_grad",
+                 "_overlapping", "_version", "grad_fn", "requires_grad")
     # numpy must hand ``ndarray * tensor`` to Tensor.__rmul__ instead of looping over it.
     __array_ufunc__ = None
 
@@ -87,6 +89,7 @@ class Tensor:
         """A detached alias sharing this tensor's storage; in-place edits go to both."""
         alias = _wrap(self._data, self._device, self._k)
         alias._base = self
+        alias._overlapping = self._overlapping
         return alias
 
     @data.setter
@@ -94,6 +97,18 @@ class Tensor:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
         self._data, self._device, self._k = value._data, value._device, value._k
+        self._overlapping = value._overlapping
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (``None`` until a backward reaches this tensor)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None and self._device is not None:  # (a lazy parameter has none)
+            _check_assigned_grad(self, value)
+        self._grad = value
 
     @property
     def is_cuda(self) -> bool:
@@ -142,6 +157,7 @@ class Tensor:
         out = _wrap(self._data, self._device, self._k)
         out._version = self._version
         out._base = self
+        out._overlapping = self._overlapping
         return out
 
     def detach_(self) -> Tensor:
@@ -287,12 +303,31 @@ def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
     t._device = device
     t._k = kernels
     t.requires_grad = False
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._version = [0]
     t._acc = None
     t._base = None
+    t._overlapping = False
     return t
+
+
+def _check_assigned_grad(tensor: Tensor, grad: Any) -> None:
+    """PyTorch's checks on ``tensor.grad = grad``: a tensor of the same device, shape and
+    dtype, so that optimizers and accumulation never meet a mismatch later."""
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"assigned grad expected to be a Tensor or None, got "
+                        f"{type(grad).__name__}")
+    if grad._device != tensor._device:
+        raise DeviceMismatchError(
+            f"assigned grad is on device {grad._device}, but the tensor is on "
+            f"{tensor._device}; move it first with .to({str(tensor._device)!r})")
+    if grad._data.shape != tensor._data.shape:
+        raise ShapeError(f"assigned grad has shape {list(grad.shape)}, but the tensor has "
+                         f"shape {list(tensor.shape)}; they must match")
+    if grad._data.dtype != tensor._data.dtype:
+        raise DTypeError(f"assigned grad has dtype {grad.dtype}, but the tensor has dtype "
+                         f"{tensor.dtype}; convert it first with .to({tensor.dtype})")
 
 
 def _rebuild(host: np.ndarray, device: str, requires_grad: bool) -> Tensor:
@@ -302,6 +337,6 @@ def _rebuild(host: np.ndarray, device: str, requires_grad: bool) -> Tensor:
 
 
 def _copy_state(target: Tensor, source: Tensor) -> None:
-    for slot in ("_data", "_device", "_k", "requires_grad", "grad", "grad_fn", "_version",
-                 "_acc", "_base"):
+    for slot in ("_data", "_device", "_k", "requires_grad", "_grad", "grad_fn", "_version",
+                 "_acc", "_base", "_overlapping"):
         setattr(target, slot, getattr(source, slot))

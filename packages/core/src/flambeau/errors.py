@@ -41,6 +41,11 @@ class FlambeauIndexError(FlambeauError, IndexError):
     """An index is out of range or of an unsupported kind."""
 
 
+class MemoryOverlapError(FlambeauError, RuntimeError):
+    """An in-place write to a tensor whose elements share memory (an ``expand`` result);
+    ``clone()`` it first."""
+
+
 class OutOfMemoryError(FlambeauError, MemoryError):
     """A device ran out of memory; the message names the device, the bytes asked for and
     the bytes free. Tensors that existed before stay usable."""
@@ -54,6 +59,7 @@ __all__ = [
     "FlambeauError",
     "FlambeauIndexError",
     "InvalidDeviceError",
+    "MemoryOverlapError",
     "OutOfMemoryError",
     "ShapeError",
 ]

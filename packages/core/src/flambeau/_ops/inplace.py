@@ -13,7 +13,7 @@ from typing import Any
 from .. import _dtypes
 from ..autograd._engine import AutogradError
 from ..backends import broadcast_shape
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, MemoryOverlapError, ShapeError
 from . import elementwise as ew
 from ._common import (
     SCALAR_TYPES,
@@ -29,7 +29,13 @@ from ._common import (
 
 def check_inplace(target: Tensor, *others: Any) -> bool:
     """Whether the graph must record an in-place change of ``target``; raises where
-    PyTorch would (a leaf that requires grad, a view of a tensor in the graph)."""
+    PyTorch would (a leaf that requires grad, a view of a tensor in the graph, elements
+    that share memory)."""
+    if target._overlapping:
+        raise MemoryOverlapError(
+            f"in-place operation on a tensor of shape {list(target.shape)} whose elements share "
+            "memory (an expand() or broadcast_to() result, or a view of one): a write to one "
+            "element would change others; call .clone() or .contiguous() first")
     if not STATE.enabled:
         return False
     involved = target.requires_grad or any(getattr(o, "requires_grad", False) for o in others)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,8 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     for s in old:
         numel *= s
     new = _infer(new, numel, old)
+    if input._overlapping:  # as PyTorch's reshape: a copy, whose elements are its own
+        input = clone(input)
     out = _wrap(input._k.reshape(input._data, new), input._device, input._k)
     if STATE.enabled and input.requires_grad:
         record(out, "ViewBackward0", (input,), lambda g: (reshape(g, old),))
@@ -72,6 +75,7 @@ view = reshape
 def _alias(input: Tensor) -> Tensor:
     out = _wrap(input._data, input._device, input._k)
     out._version = input._version
+    out._overlapping = input._overlapping
     return record(out, "AliasBackward0", (input,), lambda g: (g,))
 
 
@@ -86,6 +90,7 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
         raise ShapeError(f"permute: dimensions {list(dims)} are not a permutation of "
                          f"0..{ndim - 1}")
     out = _wrap(input._k.permute(input._data, axes), input._device, input._k)
+    out._overlapping = input._overlapping
     if STATE.enabled and input.requires_grad:
         inverse = tuple(sorted(range(ndim), key=axes.__getitem__))
         record(out, "PermuteBackward0", (input,), lambda g: (permute(g, inverse),))
@@ -180,6 +185,8 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     if broadcast_shape(shape, target) != target:
         raise ShapeError(f"expand: cannot expand shape {list(shape)} to {list(target)}")
     out = _wrap(input._k.broadcast_to(input._data, target), input._device, input._k)
+    # Elements repeat (share memory) unless only size-1 dimensions were added.
+    out._overlapping = input._overlapping or math.prod(target) != math.prod(shape)
     if STATE.enabled and input.requires_grad:
         record(out, "ExpandBackward0", (input,), lambda g: (unbroadcast(g, shape),))
     return out
@@ -263,6 +270,7 @@ def slice_tensor(input: Tensor, index: tuple) -> Tensor:
     out = _wrap(input._k.getitem(input._data, index), input._device, input._k)
     out._version = input._version
     out._base = input
+    out._overlapping = input._overlapping
     if STATE.enabled and input.requires_grad:
         shape, dtype = input._data.shape, input.dtype
 
@@ -375,5 +383,7 @@ def clone(input: Tensor) -> Tensor:
 
 
 def contiguous(input: Tensor) -> Tensor:
-    """Returns ``input``: flambeau's backends manage memory layout themselves."""
-    return input
+    """``input`` itself, or a copy when its elements share memory (an ``expand`` result):
+    backends manage memory layout themselves, but a tensor to write into must own each
+    of its elements, as PyTorch's ``contiguous()`` guarantees."""
+    return clone(input) if input._overlapping else input

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import DeviceMismatchError
 from ._engine import AccumulateGrad, AutogradError, Node, run_backward
 from ._gradcheck import gradcheck
 from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -37,12 +38,27 @@ def _initial_grads(outputs: list, grads: list | None, op: str) -> tuple[list, bo
                 )
             grad = full_like_device(1, out._data.shape, out.dtype, out)
         else:
-            if tuple(grad.shape) != tuple(out.shape):
-                raise AutogradError(f"{op}: gradient of shape {list(grad.shape)} does not "
-                                    f"match the output shape {list(out.shape)}")
+            grad = _checked_gradient(op, out, grad)
             owned = False
         result.append(grad)
     return result, owned
+
+
+def _checked_gradient(op: str, out: Any, grad: Any) -> Any:
+    """``grad`` for ``out`` as PyTorch accepts it: a tensor of the output's device and
+    shape; another dtype is converted to the output's, as PyTorch does."""
+    from .._tensor import Tensor  # (the tensor module imports this package)
+
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"{op}: gradients must be tensors, got {type(grad).__name__}")
+    if grad._device != out._device:
+        raise DeviceMismatchError(
+            f"{op}: the gradient is on device {grad._device}, but the output is on "
+            f"{out._device}; move it first with .to({str(out._device)!r})")
+    if tuple(grad.shape) != tuple(out.shape):
+        raise AutogradError(f"{op}: gradient of shape {list(grad.shape)} does not "
+                            f"match the output shape {list(out.shape)}")
+    return grad.to(out.dtype) if grad.dtype != out.dtype else grad
 
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,

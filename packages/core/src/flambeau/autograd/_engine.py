@@ -246,7 +246,7 @@ def _release(node: Any, counts: dict, pending: dict) -> list:
 def _retain(node: Node, grad: Tensor, owned: bool) -> None:
     tensor = node.retained()
     if tensor is not None:
-        tensor.grad = grad if owned else grad.detach().clone()
+        tensor._grad = grad if owned and not grad._overlapping else grad.detach().clone()
 
 
 def _add_pending(pending: dict, edge: Any, grad: Tensor, is_owned: bool) -> None:
@@ -267,9 +267,13 @@ def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bo
     if grad._data.dtype != variable._data.dtype:
         grad = grad.to(variable.dtype)
         is_owned = True
-    if variable.grad is None:
-        variable.grad = grad if (is_owned or create_graph) else grad.detach().clone()
-    elif create_graph:
-        variable.grad = variable.grad + grad
+    current = variable._grad
+    if current is None:
+        # An expanded gradient is not the engine's to hand out: later in-place
+        # accumulation would write through its shared elements.
+        owned = (is_owned and not grad._overlapping) or create_graph
+        variable._grad = grad if owned else grad.detach().clone()
+    elif create_graph or current._overlapping:
+        variable._grad = current + grad
     else:
-        variable.grad._k.binary("add", variable.grad._data, grad._data, out=variable.grad._data)
+        current._k.binary("add", current._data, grad._data, out=current._data)

@@ -65,7 +65,8 @@ class Parameter(Tensor):
             return
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
-        _copy_state(self, data.detach())
+        # A parameter is written in place by optimizers: it must own its elements.
+        _copy_state(self, data.detach().contiguous())
         self._version = [0]
         self._base = None
         self._lazy = None

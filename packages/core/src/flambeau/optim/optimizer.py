@@ -22,7 +22,7 @@ from typing import Any
 from .._ops._common import full_like_device
 from .._tensor import Tensor
 from ..autograd import enable_grad, no_grad
-from ..errors import ShapeError
+from ..errors import DeviceMismatchError, ShapeError
 
 
 class _RequiredParameter:
@@ -198,10 +198,16 @@ class Optimizer:
             grad = param.grad
             if grad is None:
                 continue
-            if tuple(grad.shape) != tuple(param.shape):
+            # ``.grad =`` checks both; ``param.data = ...`` may change them afterwards.
+            if grad._data.shape != param._data.shape:
                 raise ShapeError(f"{type(self).__name__}: a parameter of shape "
                                  f"{list(param.shape)} has a gradient of shape "
                                  f"{list(grad.shape)}; they must match")
+            if grad._device is not param._device and grad._device != param._device:
+                raise DeviceMismatchError(
+                    f"{type(self).__name__}: a parameter on {param.device} has a gradient on "
+                    f"{grad.device}; move the gradient (or zero_grad()) after moving the "
+                    "parameter")
             out.append(param)
         return out
 

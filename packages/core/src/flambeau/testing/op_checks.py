@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import flambeau
-from flambeau.errors import DTypeError, FlambeauIndexError, ShapeError
+from flambeau.errors import DTypeError, FlambeauIndexError, MemoryOverlapError, ShapeError
 
 from ._compare import assert_close
 from ._opcheck import check_op
@@ -1045,6 +1045,45 @@ def test_inplace_updates_write_through_views(device):
     expected[:, 0] *= 2
     expected[0] -= 5
     assert_close(t.numpy(), expected)
+
+
+def test_contiguous_of_an_expanded_tensor_owns_its_elements(device):
+    base = flambeau.ones(1, device=device)
+    x = base.expand(4).contiguous()
+    x[0] = 5
+    assert_close(x.numpy(), np.array([5, 1, 1, 1], np.float32))
+    assert_close(base.numpy(), np.ones(1, np.float32))
+    rows = flambeau.tensor([[1.0], [2.0]], device=device)
+    flat = rows.expand(2, 3).reshape(6)  # a copy, as in PyTorch: writable
+    flat.add_(1)
+    assert_close(flat.numpy(), np.array([2, 2, 2, 3, 3, 3], np.float32))
+    assert_close(rows.numpy(), np.array([[1], [2]], np.float32))
+
+
+_OVERLAPPING_WRITES = {
+    "add_": lambda t: t.add_(1),
+    "mul_ (operator)": lambda t: t.__imul__(2),
+    "fill_": lambda t: t.fill_(3),
+    "zero_": lambda t: t.zero_(),
+    "copy_": lambda t: t.copy_(flambeau.zeros(t.shape, device=t.device)),
+    "exp_": lambda t: t.exp_(),
+    "setitem": lambda t: t.__setitem__(0, 7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OVERLAPPING_WRITES))
+@pytest.mark.parametrize("view", ["expand", "expand_then_slice", "expand_then_permute"])
+def test_inplace_writes_to_shared_elements_are_refused(device, name, view):
+    base = flambeau.tensor([[1.0], [2.0]], device=device)
+    target = {"expand": lambda: base.expand(2, 3),
+              "expand_then_slice": lambda: base.expand(2, 3)[:, 1:],
+              "expand_then_permute": lambda: base.expand(2, 3).t()}[view]()
+    with pytest.raises(MemoryOverlapError, match="share memory.*clone"):
+        _OVERLAPPING_WRITES[name](target)
+    assert_close(base.numpy(), np.array([[1], [2]], np.float32))
+    fresh = base.expand(2, 3).clone()
+    _OVERLAPPING_WRITES[name](fresh)  # a copy owns its elements
+    assert_close(base.numpy(), np.array([[1], [2]], np.float32))
 
 
 def test_inplace_result_type_rules(device):

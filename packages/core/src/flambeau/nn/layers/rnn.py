@@ -54,6 +54,7 @@ def _pieces(x: Tensor, indices: list[tuple]) -> list[Tensor]:
         view = _wrap(kernels.getitem(data, index), x._device, kernels)
         view._version = x._version
         view._base = x
+        view._overlapping = x._overlapping
         if track:
             def backward(grad: Tensor, index: tuple = index) -> tuple[Tensor]:
                 buffer = shared.get("buffer")
