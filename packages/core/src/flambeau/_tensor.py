@@ -47,7 +47,7 @@ class Tensor:
 
     # ``_overlapping``: some elements share one memory location (an ``expand`` result or a
     # view of one); in-place writes are refused and ``contiguous()`` copies.
-    __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_k", "_grad",
+    __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_grad", "_k",
                  "_overlapping", "_version", "grad_fn", "requires_grad")
     # numpy must hand ``ndarray * tensor`` to Tensor.__rmul__ instead of looping over it.
     __array_ufunc__ = None

@@ -28,8 +28,8 @@ from ._helpers import (
     normalize_axes,
     normalize_axis,
 )
-from ._memory import format_bytes, out_of_memory
 from ._hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, BackendHookSpecs, hookimpl, hookspec
+from ._memory import format_bytes, out_of_memory
 from ._protocol import (
     ARG_REDUCE_OPS,
     BINARY_OPS,

@@ -1078,7 +1078,7 @@ def test_inplace_writes_to_shared_elements_are_refused(device, name, view):
     target = {"expand": lambda: base.expand(2, 3),
               "expand_then_slice": lambda: base.expand(2, 3)[:, 1:],
               "expand_then_permute": lambda: base.expand(2, 3).t()}[view]()
-    with pytest.raises(MemoryOverlapError, match="share memory.*clone"):
+    with pytest.raises(MemoryOverlapError, match=r"share memory.*clone"):
         _OVERLAPPING_WRITES[name](target)
     assert_close(base.numpy(), np.array([[1], [2]], np.float32))
     fresh = base.expand(2, 3).clone()
