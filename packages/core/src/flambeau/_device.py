@@ -16,14 +16,12 @@ from typing import Any
 
 from . import _config
 from .backends import DeviceInfo, Kernels
-from .backends._registry import REGISTRY, validate_kernels
+from .backends._registry import IN_REPO_BACKENDS, REGISTRY, validate_kernels
 from .errors import DeviceUnavailableError, InvalidDeviceError
 
 #: Device types flambeau knows, with the distribution that provides each.
 WELL_KNOWN_TYPES: dict[str, str] = {
-    "cpu": "flambeau-cpu",
-    "cuda": "flambeau-cuda",
-    "opencl": "flambeau-opencl",
+    **IN_REPO_BACKENDS,
     "meta": "flambeau (built in, for shape inference)",
 }
 _INSTALL_HINT: dict[str, str] = {

@@ -13,16 +13,12 @@ from typing import Any
 import numpy as np
 
 from .backends import CONTRACT_VERSION, DTYPES, DeviceInfo, broadcast_shape
-from .errors import FlambeauError
+from .errors import MetaDataError
 
 _BOOL = np.dtype("bool")
 _INT64 = np.dtype("int64")
 _BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                 "logical_xor"}
-
-
-class MetaDataError(FlambeauError, RuntimeError):
-    """Values of a meta tensor were read; meta tensors only have shapes."""
 
 
 class MetaArray:

@@ -8,6 +8,8 @@ and what to do about it.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FlambeauError(Exception):
     """Base class of every error flambeau raises on purpose."""
@@ -51,15 +53,76 @@ class OutOfMemoryError(FlambeauError, MemoryError):
     the bytes free. Tensors that existed before stay usable."""
 
 
+
+class AutogradError(FlambeauError, RuntimeError):
+    """Backward cannot run: freed graph, modified saved tensor, missing gradient..."""
+
+
+class MetaDataError(FlambeauError, RuntimeError):
+    """Values of a meta tensor were read; meta tensors only have shapes."""
+
+
+class UninitializedParameterError(FlambeauError, RuntimeError):
+    """An uninitialised (lazy) parameter was used before it got its shape."""
+
+
+class StateDictError(FlambeauError, RuntimeError):
+    """A state dict does not fit the module; the module was left unchanged."""
+
+
+class LayerInputError(ShapeError):
+    """A layer got an input it cannot take; the message names the layer by its dotted path
+    in the model that was called (filled in as the error leaves each enclosing module)."""
+
+    def __init__(self, layer: Any, detail: str) -> None:
+        super().__init__(detail)
+        self.layer = layer
+        self.detail = detail
+        self.path: list[str] = []
+        self._innermost = layer
+
+    def entered(self, module: Any) -> None:
+        """Record that the error is leaving ``module``'s ``__call__``."""
+        if module is self._innermost:
+            return
+        for name, child in module._modules.items():
+            if child is self._innermost:
+                self.path.insert(0, name)
+                break
+        self._innermost = module
+
+    def __str__(self) -> str:
+        where = ".".join(self.path) or "the model"
+        return f"layer {where!r} ({self.layer._get_name()}): {self.detail}"
+
+
+class SerializationError(FlambeauError, ValueError):
+    """A file is not a valid flambeau/safetensors file, or an object cannot be saved.
+
+    The message names the file, what was expected there and what was found.
+    """
+
+
+class CheckpointNotFoundError(SerializationError, FileNotFoundError):
+    """The path to load does not exist (also a ``FileNotFoundError``)."""
+
+
 __all__ = [
+    "AutogradError",
     "BackendError",
+    "CheckpointNotFoundError",
     "DTypeError",
     "DeviceMismatchError",
     "DeviceUnavailableError",
     "FlambeauError",
     "FlambeauIndexError",
     "InvalidDeviceError",
+    "LayerInputError",
     "MemoryOverlapError",
+    "MetaDataError",
     "OutOfMemoryError",
+    "SerializationError",
     "ShapeError",
+    "StateDictError",
+    "UninitializedParameterError",
 ]

@@ -13,15 +13,11 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FlambeauError
+from ..errors import AutogradError
 from ._mode import STATE
 
 if TYPE_CHECKING:
     from .._tensor import Tensor
-
-
-class AutogradError(FlambeauError, RuntimeError):
-    """Backward cannot run: freed graph, modified saved tensor, missing gradient..."""
 
 
 class AccumulateGrad:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import _dtypes
 from .._tensor import Tensor
-from ..errors import FlambeauError, ShapeError
+from ..errors import FlambeauError, LayerInputError, StateDictError
 from .parameter import Parameter, is_lazy
 
 
@@ -28,36 +28,6 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         report = super().__new__(cls, missing_keys, unexpected_keys)
         report.mismatched_keys = list(mismatched_keys or [])
         return report
-
-
-class StateDictError(FlambeauError, RuntimeError):
-    """A state dict does not fit the module; the module was left unchanged."""
-
-
-class LayerInputError(ShapeError):
-    """A layer got an input it cannot take; the message names the layer by its dotted path
-    in the model that was called (filled in as the error leaves each enclosing module)."""
-
-    def __init__(self, layer: Module, detail: str) -> None:
-        super().__init__(detail)
-        self.layer = layer
-        self.detail = detail
-        self.path: list[str] = []
-        self._innermost = layer
-
-    def entered(self, module: Module) -> None:
-        """Record that the error is leaving ``module``'s ``__call__``."""
-        if module is self._innermost:
-            return
-        for name, child in module._modules.items():
-            if child is self._innermost:
-                self.path.insert(0, name)
-                break
-        self._innermost = module
-
-    def __str__(self) -> str:
-        where = ".".join(self.path) or "the model"
-        return f"layer {where!r} ({self.layer._get_name()}): {self.detail}"
 
 
 class Module:
