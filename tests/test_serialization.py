@@ -279,11 +279,12 @@ def _mapped(array):
     return False
 
 
-def test_cpu_load_maps_copy_on_write(tmp_path):
+def test_cpu_load_with_mmap_maps_copy_on_write(tmp_path):
     path = tmp_path / "f"
     flambeau.save({"w": flambeau.arange(6.0).reshape(2, 3), "i": flambeau.arange(3)}, path)
     before = path.read_bytes()
-    sd = flambeau.load(path)
+    assert not _mapped(flambeau.load(path)["w"]._data)  # mapping is opt-in
+    sd = flambeau.load(path, mmap=True)
     assert _mapped(sd["w"]._data) and _mapped(sd["i"]._data)  # zero-copy
     sd["w"].add_(100)
     sd["i"][0] = 7
@@ -292,11 +293,21 @@ def test_cpu_load_maps_copy_on_write(tmp_path):
     same(flambeau.load(path)["w"], flambeau.arange(6.0).reshape(2, 3))
 
 
-def test_pread_load_copies_nothing_twice(tmp_path):
+@pytest.mark.parametrize("use_map", [None, False], ids=["default", "mmap=False"])
+def test_pread_load_copies_nothing_twice(tmp_path, monkeypatch, use_map):
     path = tmp_path / "f"
     flambeau.save({"w": flambeau.arange(6.0)}, path)
-    w = flambeau.load(path, mmap=False)["w"]
+    reads = []
+    original = _reader.Reader._read
+
+    def spy(self, offset, n, *, fresh):
+        reads.append(original(self, offset, n, fresh=fresh))
+        return reads[-1]
+
+    monkeypatch.setattr(_reader.Reader, "_read", spy)
+    w = flambeau.load(path, mmap=use_map)["w"]
     assert not _mapped(w._data) and w._data.flags.writeable
+    assert len(reads) == 1 and np.shares_memory(w._data, reads[0])  # the array read, adopted
     w.add_(1)
     same(w, flambeau.arange(1.0, 7.0))
 
@@ -304,7 +315,7 @@ def test_pread_load_copies_nothing_twice(tmp_path):
 def test_saving_over_a_mapped_file_leaves_loaded_tensors_alone(tmp_path):
     path = tmp_path / "f"
     flambeau.save({"w": flambeau.ones(1000)}, path)
-    old = flambeau.load(path)["w"]
+    old = flambeau.load(path, mmap=True)["w"]
     flambeau.save({"w": flambeau.zeros(1000)}, path)
     assert host(old).sum() == 1000 and host(flambeau.load(path)["w"]).sum() == 0
 

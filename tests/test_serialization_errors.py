@@ -111,10 +111,45 @@ BAD_FILES = {
         make({"__metadata__": flambeau_meta({"list": [{"tensor": "a"}, {"tensor": "b"}]},
                                             {"b": "zzz"}), "a": F32}),
         "maps 'b' to \"zzz\"; an alias must name no tensor of the file and point at one"),
+    # Hostile headers that used to escape as raw TypeError/ValueError (issue 11, defect 9).
+    "alias to a list": (
+        make({"__metadata__": flambeau_meta({"list": [{"tensor": "a"}, {"tensor": "b"}]},
+                                            {"b": ["a"]}), "a": F32}),
+        r"maps tensor 'b' to \[\"a\"\]; expected the name of a tensor of the file \(a string\)"),
+    "alias to an object": (
+        make({"__metadata__": flambeau_meta({"list": [{"tensor": "a"}, {"tensor": "b"}]},
+                                            {"b": {"a": 1}}), "a": F32}),
+        r"maps tensor 'b' to {\"a\": 1}; expected the name of a tensor"),
+    "float node holding a list": (
+        make({"__metadata__": flambeau_meta({"list": [{"tensor": "a"}, {"float": ["nan"]}]}),
+              "a": F32}),
+        r'corrupt: unknown node {"float": \["nan"\]}'),
+    "dtype a list": (make({"a": dict(F32, dtype=["F32"])}),
+                     r"tensor 'a' has unknown dtype \[\"F32\"\]; safetensors dtypes are"),
+    "empty shape with a huge dimension": (
+        make({"a": dict(F32, shape=[0, 2**62], data_offsets=[0, 0])}, b""),
+        r"tensor 'a' has shape \[0, 4611686018427387904\]: empty, but its other dimensions "
+        r"multiply to more than 2\*\*63 - 1 bytes"),
+    "empty shape with huge dimensions": (
+        make({"a": dict(F32, shape=[2**40, 0, 2**40], data_offsets=[0, 0])}, b""),
+        r"tensor 'a' has shape \[1099511627776, 0, 1099511627776\]: empty, but"),
+    "empty shape with a dimension over int64": (
+        make({"a": dict(F32, shape=[2**64, 0], data_offsets=[0, 0])}, b""),
+        r"tensor 'a' has shape \[18446744073709551616, 0\] with a dimension of "
+        r"18446744073709551616; dimensions are at most 2\*\*63 - 1"),
+    "dimension over int64": (make({"a": dict(F32, dtype="U8", shape=[2**63])}),
+                             r"tensor 'a' has shape \[9223372036854775808\] with a dimension"),
+    "empty shape one byte over the limit": (
+        make({"a": {"dtype": "U8", "shape": [2**62, 0, 2], "data_offsets": [0, 0]}}, b""),
+        r"tensor 'a' has shape \[4611686018427387904, 0, 2\]: empty, but"),
+    "65 dimensions": (make({"a": dict(F32, shape=[1] * 65, data_offsets=[0, 4])}, b"\0" * 4),
+                      "tensor 'a' has 65 dimensions; a tensor has at most 64"),
+    "65 dimensions, empty": (make({"a": dict(F32, shape=[0] * 65, data_offsets=[0, 0])}, b""),
+                             "tensor 'a' has 65 dimensions; a tensor has at most 64"),
 }
 
 
-@pytest.mark.parametrize("mmap", [None, False], ids=["mmap", "pread"])
+@pytest.mark.parametrize("mmap", [True, None], ids=["mmap", "pread"])
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_bad_file(case, mmap, tmp_path):
     raw, message = BAD_FILES[case]
@@ -131,6 +166,18 @@ def test_bad_file(case, mmap, tmp_path):
 def test_valid_base_of_the_table_loads(tmp_path):
     (tmp_path / "ok").write_bytes(VALID)
     assert flambeau.load(tmp_path / "ok")["a"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("mmap", [True, False], ids=["mmap", "pread"])
+def test_shapes_at_the_limits_load(tmp_path, mmap):
+    """64 dimensions, and empty tensors whose other dimensions are huge but fit numpy."""
+    raw = make({"d64": dict(F32, shape=[1] * 63 + [2]),
+                "e": {"dtype": "U8", "shape": [2**61, 0, 2], "data_offsets": [8, 8]}})
+    (tmp_path / "ok").write_bytes(raw)
+    loaded = flambeau.load(tmp_path / "ok", mmap=mmap)
+    assert loaded["d64"].shape == (1,) * 63 + (2,) and loaded["e"].shape == (2**61, 0, 2)
+    with flambeau.serialization.open(tmp_path / "ok", mmap=mmap) as f:
+        assert f.get_slice("e")[:3].shape == (3, 0, 2)
 
 
 def test_unsupported_dtype_is_listed_but_refused_when_read(tmp_path):
@@ -332,9 +379,16 @@ def _leaves(obj):
             yield from _leaves(item)
 
 
+#: JSON fragments hostile headers are made of: containers where names are expected, huge
+#: and int64-overflowing sizes, zero dimensions next to them.
+TOKENS = [b"[]", b"{}", b'["w"]', b'{"w":1}', b"0,", b"0, ", b"4611686018427387904,",
+          b"18446744073709551616", b"9223372036854775808", b"1," * 64, b"-1", b"null"]
+
+
 def _mutate(data, raw: bytearray) -> None:
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        kind = data.draw(st.sampled_from(["flip", "byte", "truncate", "insert", "delete"]))
+        kind = data.draw(st.sampled_from(["flip", "byte", "truncate", "insert", "delete",
+                                          "token"]))
         at = data.draw(st.integers(0, max(len(raw) - 1, 0)), label="at")
         if kind == "flip" and raw:
             raw[at] ^= 1 << data.draw(st.integers(0, 7))
@@ -346,6 +400,40 @@ def _mutate(data, raw: bytearray) -> None:
             raw[at:at] = data.draw(st.binary(min_size=1, max_size=4))
         elif kind == "delete":
             del raw[at:at + data.draw(st.integers(1, 4))]
+        elif kind == "token":  # splice a hostile JSON fragment in (or over a few bytes)
+            cut = data.draw(st.integers(0, 3), label="replaced")
+            raw[at:at + cut] = data.draw(st.sampled_from(TOKENS), label="token")
+
+
+_SIZES = st.sampled_from([0, 1, 2, 3, 2**31, 2**61, 2**62, 2**63 - 1, 2**63, 2**64])
+#: Any JSON value, and shapes that are valid JSON but hostile (huge, overflowing, > 64 dims).
+HOSTILE = st.one_of(
+    st.recursive(st.none() | st.booleans() | _SIZES | st.integers() | st.text(max_size=3)
+                 | st.sampled_from(["w", "F32", "nan"]),
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=2), inner, max_size=2), max_leaves=5),
+    st.lists(_SIZES, max_size=4),
+    st.builds(lambda n, size: [size] * n, st.integers(60, 70), st.sampled_from([0, 1])),
+)
+
+
+def _mutate_json(data, header: dict) -> None:
+    """Put a hostile JSON value where the header has a field: a tensor's dtype, shape or
+    offsets, an alias target, or a node of the structure tree."""
+    names = [name for name in header if name != "__metadata__"]
+    meta = header["__metadata__"]
+    value = data.draw(HOSTILE, label="value")
+    what = data.draw(st.sampled_from(["dtype", "shape", "data_offsets", "alias", "node"]))
+    if what == "alias":
+        aliases = json.loads(meta["flambeau.aliases"])
+        aliases[data.draw(st.sampled_from(sorted(aliases)))] = value
+        meta["flambeau.aliases"] = json.dumps(aliases)
+    elif what == "node":
+        kind = data.draw(st.sampled_from(["tensor", "float", "value", "list", "tuple", "dict"]))
+        tree = json.loads(meta["flambeau.structure"])
+        meta["flambeau.structure"] = json.dumps({"list": [tree, {kind: value}]})
+    else:
+        header[data.draw(st.sampled_from(names), label="tensor")][what] = value
 
 
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
@@ -354,10 +442,15 @@ def _mutate(data, raw: bytearray) -> None:
 def test_fuzz_mutated_files_load_correctly_or_raise(tmp_path, data):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     n = int.from_bytes(FUZZ_BASE[:8], "little")
-    where = data.draw(st.sampled_from(["anywhere", "header", "data"]), label="where")
+    where = data.draw(st.sampled_from(["anywhere", "header", "data", "json"]), label="where")
     if where == "anywhere":  # the length field, header and data alike
         raw = bytearray(FUZZ_BASE)
         _mutate(data, raw)
+    elif where == "json":  # valid JSON, hostile values: past the parser into validation
+        header = json.loads(FUZZ_BASE[8:8 + n])
+        _mutate_json(data, header)
+        text = json.dumps(header).encode()
+        raw = bytearray(len(text).to_bytes(8, "little") + text + FUZZ_BASE[8 + n:])
     else:  # keep the length field right, to get past it into the header's checks
         header, body = bytearray(FUZZ_BASE[8:8 + n]), bytearray(FUZZ_BASE[8 + n:])
         _mutate(data, header if where == "header" else body)

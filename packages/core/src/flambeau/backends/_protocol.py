@@ -165,8 +165,8 @@ REQUIRED_KERNELS: dict[str, str] = {
 
 OPTIONAL_KERNELS: dict[str, str] = {
     # Zero-copy host memory, for backends whose device memory *is* host memory (the cpu
-    # backend). flambeau.load uses them to hand out memory-mapped files without a copy,
-    # flambeau.save to write tensors without one. References: from_numpy / to_numpy.
+    # backend). flambeau.load uses them to adopt the arrays it reads (or, with mmap=True,
+    # file mappings) without a copy, flambeau.save to write tensors without one. References: from_numpy / to_numpy.
     "from_numpy_shared": "from_numpy_shared(host: numpy.ndarray) -> device array using "
     "host's memory, no copy (writes to one show in the other); host is writable (possibly "
     "a copy-on-write file mapping), aligned, native byte order, of a DTYPES dtype, and the "
@@ -298,6 +298,12 @@ class Backend(Protocol):
     * ``dlpack_index(device_type, device_id) -> int | None``: the index of the device that
       a DLPack device (an object's ``__dlpack_device__()``) names, or ``None``; with the
       ``from_dlpack`` kernel, ``flambeau.from_dlpack`` then keeps such memory in place.
+    * ``empty_cache(index: int | None = None) -> None``: hand the memory a caching
+      allocator holds but no array uses back to the driver, on device ``index`` (``None``:
+      every device); existing arrays stay valid, and a device with nothing cached is left
+      alone. For backends that cache device memory (``torch.cuda.empty_cache()``); the
+      packages' ``flambeau_cuda.empty_cache()`` and ``flambeau_opencl.empty_cache()`` call
+      it.
     """
 
     name: str

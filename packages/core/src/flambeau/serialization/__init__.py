@@ -35,7 +35,10 @@ flambeau's keys in ``__metadata__`` (all values are strings, as the format requi
 No device is recorded. Nothing is ever pickled, and a pickle (``torch.save``'s format) is
 refused unread. Loading validates the whole header (and flambeau's keys) before reading
 any data; a file without flambeau's keys (from ``safetensors`` or PyTorch) loads as a
-dict of its tensors. Saves are atomic and durable: see :mod:`._writer`.
+dict of its tensors. Loads read the data into memory, so loaded tensors are values
+whatever later happens to the file; ``mmap=True`` maps the file instead (zero-copy, but
+see :func:`load` for the hazard). Saves are atomic and durable; a FIFO or device (such as
+``/dev/null``) is written through in place instead, never replaced: see :mod:`._writer`.
 
 >>> import flambeau, tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "mydict")
@@ -49,7 +52,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._format import MAX_HEADER_BYTES, CheckpointNotFoundError, SerializationError
+from ..errors import CheckpointNotFoundError, SerializationError
+from ._format import MAX_HEADER_BYTES
 from ._reader import Reader, TensorInfo, TensorSlice, load
 from ._writer import save
 
@@ -62,7 +66,8 @@ def open(path: str | os.PathLike, device: Any = None, *,
     Args:
         path: The file.
         device: Where tensors read from it go (default: the default device).
-        mmap: As for :func:`load`.
+        mmap: As for :func:`load`: by default tensors and slices are read into memory
+            when asked for; ``True`` maps the file (see the hazard there).
 
     >>> import flambeau, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ckpt")

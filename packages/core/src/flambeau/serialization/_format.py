@@ -13,11 +13,17 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import FlambeauError
+from ..errors import SerializationError
 
 #: Largest header accepted (the ``safetensors`` package's own limit): a corrupt length
 #: field must not make the reader allocate gigabytes.
 MAX_HEADER_BYTES = 100_000_000
+
+#: Most dimensions a tensor may have (numpy's limit, ``numpy.ndarray``'s ``MAXDIMS``).
+MAX_DIMS = 64
+#: Largest dimension, and largest byte count even of an empty tensor's non-zero
+#: dimensions: what int64 (numpy's ``intp``) holds.
+MAX_SIZE = 2**63 - 1
 
 #: Bits per element of every dtype code the safetensors format defines.
 DTYPE_BITS: dict[str, int] = {
@@ -40,17 +46,6 @@ WRITE_RANK: dict[str, int] = {"I64": 0, "F64": 1, "F32": 2, "I32": 3, "F16": 4, 
                               "I8": 6, "U8": 7, "BOOL": 8}
 
 _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
-
-
-class SerializationError(FlambeauError, ValueError):
-    """A file is not a valid flambeau/safetensors file, or an object cannot be saved.
-
-    The message names the file, what was expected there and what was found.
-    """
-
-
-class CheckpointNotFoundError(SerializationError, FileNotFoundError):
-    """The path to load does not exist (also a ``FileNotFoundError``)."""
 
 
 @dataclass(frozen=True)
@@ -156,12 +151,13 @@ def _entry(name: str, value: Any, data_size: int, where: str) -> Entry:
         raise SerializationError(f"{what} must be an object with exactly the keys dtype, "
                                  f"shape and data_offsets, got {_short(value)}")
     code, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
-    if code not in DTYPE_BITS:
+    if not isinstance(code, str) or code not in DTYPE_BITS:
         raise SerializationError(f"{what} has unknown dtype {_short(code)}; safetensors "
                                  f"dtypes are {', '.join(DTYPE_BITS)}")
     if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
         raise SerializationError(f"{what} has shape {_short(shape)}; expected a list of "
                                  "non-negative integers")
+    _check_shape(shape, DTYPE_BITS[code], what)
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(_is_count(o) for o in offsets)):
         raise SerializationError(f"{what} has data_offsets {_short(offsets)}; expected "
@@ -179,6 +175,24 @@ def _entry(name: str, value: Any, data_size: int, where: str) -> Entry:
             f"{what}: shape {shape} of {code} needs {_bytes(bits)} bytes but data_offsets "
             f"[{begin}, {end}] hold {end - begin}")
     return Entry(name, code, tuple(shape), begin, end)
+
+
+def _check_shape(shape: list[int], bits: int, what: str) -> None:
+    """Refuse shapes no tensor can have, even an empty one (whose bytes check passes)."""
+    if len(shape) > MAX_DIMS:
+        raise SerializationError(f"{what} has {len(shape)} dimensions; a tensor has at most "
+                                 f"{MAX_DIMS}; the header is corrupt")
+    big = max(shape, default=0)
+    if big > MAX_SIZE:
+        raise SerializationError(f"{what} has shape {_short(shape)} with a dimension of {big}; "
+                                 f"dimensions are at most 2**63 - 1; the header is corrupt")
+    if 0 in shape:  # numpy still refuses when the other dimensions overflow int64 bytes
+        nonzero = [size for size in shape if size]
+        if _numel_capped(nonzero, MAX_SIZE + 1) * -(-bits // 8) > MAX_SIZE:
+            raise SerializationError(
+                f"{what} has shape {_short(shape)}: empty, but its other dimensions "
+                "multiply to more than 2**63 - 1 bytes, which no tensor can have; the "
+                "header is corrupt")
 
 
 def _numel_capped(shape: list[int], cap: int) -> int:

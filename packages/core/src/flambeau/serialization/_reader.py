@@ -2,16 +2,21 @@
 
 Two ways to get bytes, chosen per reader:
 
-* ``mmap``: the file is mapped copy-on-write (``mmap.ACCESS_COPY``, i.e. ``MAP_PRIVATE``):
-  tensors of a backend that can adopt host memory (the optional kernel
-  ``from_numpy_shared``, which the cpu backend has) are views of the mapping, so loading
-  copies nothing and pages are read when first touched; writing to such a tensor
-  copies that page privately and never reaches the file.
-* ``pread``: each tensor is read at its offset into a fresh array (adopted as above), or,
-  for other devices, into one reusable host buffer of the largest tensor's size that is
-  copied to the device tensor by tensor, so host memory stays near the largest tensor.
-
-By default a device that can adopt host memory maps; every other device streams.
+* ``pread`` (the default): each tensor is read at its offset into a fresh array, which a
+  backend that can adopt host memory (the optional kernel ``from_numpy_shared``, which the
+  cpu backend has) takes over without a copy; other devices get the bytes through one
+  reusable host buffer of the largest tensor's size, copied to the device tensor by
+  tensor, so host memory stays near the largest tensor. Once read, a tensor is a value:
+  whatever later happens to the file does not change it.
+* ``mmap`` (opt-in, ``mmap=True``, like ``torch.load(..., mmap=True)``): the file is
+  mapped copy-on-write (``mmap.ACCESS_COPY``, i.e. ``MAP_PRIVATE``) and tensors of a
+  backend that can adopt host memory are views of the mapping, so loading copies
+  nothing and pages are read when first touched; writing to such a tensor copies that
+  page privately and never reaches the file. The hazard: the tensors stay tied to the
+  file. If another program truncates it, the next read of a tensor kills the process
+  (``SIGBUS``); if it rewrites the file in place, pages not yet copied show the new
+  bytes. Replacing the file (``flambeau.save`` renames a new file over it) is safe.
+  Use it for files nothing else writes while the tensors live.
 """
 
 from __future__ import annotations
@@ -28,15 +33,8 @@ import numpy as np
 
 from .._ops._common import resolve_device
 from .._tensor import Size, Tensor, _wrap
-from ..errors import FlambeauIndexError
-from ._format import (
-    FILE_DTYPES,
-    CheckpointNotFoundError,
-    Entry,
-    SerializationError,
-    describe_path,
-    read_header,
-)
+from ..errors import CheckpointNotFoundError, FlambeauIndexError, SerializationError
+from ._format import FILE_DTYPES, Entry, describe_path, read_header
 from ._structure import build, plan
 
 
@@ -78,7 +76,7 @@ class Reader:
         self.where = describe_path(path)
         self._device, self._kernels = resolve_device(device)
         self._adopt = getattr(self._kernels, "from_numpy_shared", None)
-        use_map = self._adopt is not None if mmap is None else bool(mmap)
+        use_map = bool(mmap)  # None (the default) reads; see the module docstring
         self._file = _open_file(path, self.where)
         self._map: Any = None
         try:
@@ -158,7 +156,8 @@ class Reader:
         return build(self._plan.tree, tensors, self._plan.aliases)
 
     def close(self) -> None:
-        """Close the file. Tensors mapped from it keep the mapping alive until freed."""
+        """Close the file. Tensors mapped from it (``mmap=True``) keep the mapping alive
+        until freed."""
         if self._map is not None:
             try:
                 self._map.close()
@@ -366,9 +365,15 @@ def load(path: str | os.PathLike, device: Any = None, *, mmap: bool | None = Non
         path: The file.
         device: Where the tensors go (default: the default device). Files record no
             device: a file saved on any device loads on any other.
-        mmap: ``True`` maps the file copy-on-write, ``False`` reads it with ``pread``;
-            ``None`` (default) maps for the cpu backend (zero-copy) and streams tensor
-            by tensor to other devices.
+        mmap: ``False`` or ``None`` (default): read the data into memory with
+            ``pread``, into fresh arrays the cpu backend adopts (one copy, from the page
+            cache) and through one reusable buffer for other devices; the tensors are
+            values, whatever later happens to the file. ``True``: map the file
+            copy-on-write (cpu tensors view the mapping: nothing is read until used).
+            Only for files nothing else changes while the tensors live: if another
+            program truncates the file, reading a tensor kills the process (SIGBUS), and
+            rewriting it in place changes the values (saving over it with
+            :func:`flambeau.save` is safe: it replaces the file).
         map_location: PyTorch's name for ``device``.
         weights_only: Accepted for PyTorch code; flambeau never unpickles, so only
             ``True`` is allowed.

@@ -180,6 +180,10 @@ def plan(entries: dict[str, Entry], metadata: dict[str, str], where: str) -> Pla
         raise SerializationError(f"{where}: metadata {ALIASES_KEY!r} must be a JSON object, "
                                  f"got {_short(aliases)}")
     for alias, target in aliases.items():
+        if not isinstance(target, str):
+            raise SerializationError(
+                f"{where}: metadata {ALIASES_KEY!r} maps tensor {alias!r} to "
+                f"{_short(target)}; expected the name of a tensor of the file (a string)")
         if target not in entries or alias in entries:
             raise SerializationError(
                 f"{where}: metadata {ALIASES_KEY!r} maps {alias!r} to {_short(target)}; an "
@@ -225,7 +229,7 @@ def _check(node: Any, depth: int, entries: dict[str, Entry], aliases: dict[str, 
     elif kind == "value":
         if not isinstance(value, _SCALARS):
             raise bad(f"value node holds {_short(value)}, not a scalar")
-    elif kind != "float" or value not in _FLOATS:
+    elif kind != "float" or not isinstance(value, str) or value not in _FLOATS:
         raise bad(f"unknown node {_short(node)}")
 
 

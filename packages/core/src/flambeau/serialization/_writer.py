@@ -4,8 +4,15 @@ The bytes go to a temporary file in the target's folder, which is flushed and fs
 then renamed over the target (``os.replace`` is atomic), and the folder is fsynced so
 the rename survives a power cut. On Linux the temporary file is anonymous
 (``O_TMPFILE``) until the end, so even a killed process leaves nothing behind; elsewhere
-(or on file systems without ``O_TMPFILE``) it is ``.NAME.RANDOM.tmp``, removed on any
-exception.
+(or on file systems without ``O_TMPFILE``) it is ``.NAME.PID@HOST.RANDOM.tmp``, removed
+on any exception, and one left by a killed save is removed by a later save of the same
+target (see :mod:`._tempfiles`). A symlink is followed: the file it points to is
+replaced.
+
+A target that exists and is not a regular file is never replaced: a FIFO or a
+character or block device (``/dev/null``, ``/dev/stdout``, a pipe a reader waits on) is
+written through directly, in place and not atomically, as ``torch.save`` writes (opening
+a FIFO waits for its reader); a socket cannot be opened as a file and is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import stat
 import sys
 from collections.abc import Mapping
@@ -24,6 +30,7 @@ import numpy as np
 from .._tensor import Tensor
 from ._format import CODES, FILE_DTYPES, WRITE_RANK, SerializationError, describe_path
 from ._structure import flatten
+from ._tempfiles import remove_stale, temp_path
 
 #: Metadata key marking tensors in PyTorch's layout; Hugging Face loaders require it.
 FORMAT_KEY = "format"
@@ -45,11 +52,18 @@ def save(obj: Any, path: str | os.PathLike, *, metadata: Mapping[str, str] | Non
         metadata: Extra string pairs for the header's ``__metadata__``.
 
     The write is atomic and durable: the old file stays intact until the new one is
-    complete on disk, whatever happens meanwhile.
+    complete on disk, whatever happens meanwhile. A symlink is followed (the file it
+    points to is replaced). A ``path`` that exists and is not a regular file is never
+    replaced: a FIFO or a character or block device (``/dev/null``, ``/dev/stdout``) is
+    written through directly, in place and *not* atomically, like ``torch.save`` (for a
+    FIFO, this waits until a reader opens it; a failed write may leave the reader part
+    of the file); a socket is refused.
 
     Raises:
         SerializationError: for objects a file cannot hold (modules, numpy arrays, lazy
-            parameters, ...), bad paths and failed writes; nothing is changed then.
+            parameters, ...), bad paths (a directory, a socket, a missing folder) and
+            failed writes; nothing is changed then (except what a FIFO or device was
+            already sent).
 
     >>> import flambeau, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "x-file")
@@ -142,22 +156,43 @@ def _start_writeback(f: BinaryIO, size: int) -> None:
         pass  # advice only
 
 
+#: What each kind of existing non-regular target is called in messages.
+_SPECIAL = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+            stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
 class _AtomicFile:
     """``with _AtomicFile(path) as f:`` writes ``f`` and then replaces ``path`` with it;
-    on any exception ``path`` is untouched and no temporary file remains."""
+    on any exception ``path`` is untouched and no temporary file remains. A FIFO or
+    device at ``path`` is written through directly instead (``self.special`` says
+    which)."""
 
     def __init__(self, path: Any) -> None:
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise TypeError(f"save() expects a path (str or os.PathLike), got "
                             f"{type(path).__name__}")
         self.where = describe_path(path)
+        self.path = os.fsdecode(path)
         # Through symlinks: saving over a link updates the file it points to.
-        self.target = os.path.realpath(os.fsdecode(path))
+        self.target = os.path.realpath(self.path)
         self.folder = os.path.dirname(self.target)
-        if os.path.isdir(self.target):
+        try:  # stat the path itself: /dev/stdout may link to a pipe realpath cannot name
+            mode: int | None = os.stat(self.path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
             raise SerializationError(f"cannot save to {self.where}: it is a directory; give a "
                                      "file path such as 'folder/model.safetensors'")
-        if not os.path.isdir(self.folder):
+        self.special = None if mode is None else _SPECIAL.get(stat.S_IFMT(mode))
+        if mode is not None and stat.S_ISSOCK(mode):
+            raise SerializationError(
+                f"cannot save to {self.where}: it is a socket, which cannot be opened as a "
+                "file; save to a regular file (or a FIFO) and send that, or remove the socket")
+        if mode is not None and self.special is None and not stat.S_ISREG(mode):
+            raise SerializationError(
+                f"cannot save to {self.where}: it is not a regular file, a FIFO or a device "
+                f"(file type {stat.S_IFMT(mode):#o}); give a regular file path")
+        if self.special is None and not os.path.isdir(self.folder):
             raise SerializationError(f"cannot save to {self.where}: the folder "
                                      f"{self.folder!r} does not exist")
         self.temp: str | None = None  # name of a named temporary file, if one exists
@@ -165,14 +200,14 @@ class _AtomicFile:
 
     def __enter__(self) -> BinaryIO:
         try:
-            fd = self._open_anonymous()
-            self.file = open(fd if fd is not None else self._open_named(), "wb")
-            try:
-                mode = stat.S_IMODE(os.stat(self.target).st_mode)
-            except FileNotFoundError:
-                mode = None
-            if mode is not None and hasattr(os, "fchmod"):
-                os.fchmod(self.file.fileno(), mode)  # replacing a file keeps its permissions
+            fd = self._open_special() if self.special is not None else None
+            if fd is None:
+                remove_stale(self.folder, os.path.basename(self.target))
+                fd = self._open_anonymous()
+                self.file = open(fd if fd is not None else self._open_named(), "wb")
+                self._keep_mode(self.file.fileno())
+            else:
+                self.file = open(fd, "wb")
         except OSError as exc:
             self._discard()
             raise self._error(exc) from exc
@@ -195,6 +230,36 @@ class _AtomicFile:
                 raise self._error(error) from error
             raise
 
+    def _open_special(self) -> int | None:
+        """The FIFO or device itself, opened for writing (a FIFO waits for its reader);
+        ``None`` if it became a regular file or vanished meanwhile: then the save is
+        atomic after all."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) |
+                         getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            self.special = None
+            return None
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        if regular:  # opened without O_TRUNC: nothing changed
+            os.close(fd)
+            self.special = None
+            return None
+        return fd
+
+    def _keep_mode(self, fd: int) -> None:
+        """Replacing a file keeps its permissions."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.target).st_mode)
+        except FileNotFoundError:
+            return
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+
     def _open_anonymous(self) -> int | None:
         flag = getattr(os, "O_TMPFILE", 0)
         if not flag or not os.path.isdir("/proc/self/fd"):
@@ -210,7 +275,7 @@ class _AtomicFile:
     def _open_named(self) -> int:
         base = os.path.basename(self.target)
         for _ in range(100):
-            name = os.path.join(self.folder, f".{base}.{secrets.token_hex(4)}.tmp")
+            name = temp_path(self.folder, base)
             try:
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
                              getattr(os, "O_BINARY", 0), 0o666)
@@ -223,10 +288,14 @@ class _AtomicFile:
     def _commit(self) -> None:
         assert self.file is not None
         self.file.flush()
+        if self.special is not None:  # written in place: nothing to rename
+            if self.special == _SPECIAL[stat.S_IFBLK]:
+                os.fsync(self.file.fileno())  # FIFOs and character devices cannot fsync
+            self.file.close()
+            return
         os.fsync(self.file.fileno())
         if self.temp is None:  # anonymous: give it a name in the folder first
-            name = os.path.join(self.folder, f".{os.path.basename(self.target)}."
-                                f"{secrets.token_hex(4)}.tmp")
+            name = temp_path(self.folder, os.path.basename(self.target))
             folder_fd = os.open(self.folder, os.O_RDONLY)
             try:
                 # linkat(AT_SYMLINK_FOLLOW) through /proc, as open(2) documents for
@@ -255,11 +324,18 @@ class _AtomicFile:
             self.temp = None
 
     def _error(self, exc: OSError) -> SerializationError:
+        reason = exc.strerror or str(exc)
+        if self.special is not None and self.file is None:
+            return SerializationError(f"cannot save to {self.where}: {reason} (it is "
+                                      f"{self.special}, which is written in place)")
+        if self.special is not None:
+            return SerializationError(
+                f"could not save {self.where}: {reason}; it is {self.special}, written in "
+                "place (not atomically), so whatever reads it may have got part of the file")
         if isinstance(exc, PermissionError):
             return SerializationError(f"cannot save to {self.where}: permission denied "
                                       f"(writing in the folder {self.folder!r} needs write "
                                       "permission); nothing was changed")
-        reason = exc.strerror or str(exc)
         return SerializationError(f"could not save {self.where}: {reason}; the previous file "
                                   "(if any) was left intact")
 
