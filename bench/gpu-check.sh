@@ -135,7 +135,9 @@ if "$PY" -c "import pytest" 2>/dev/null; then
     KIT=$("$PY" -c "import flambeau.testing, os; print(os.path.dirname(flambeau.testing.__file__))")
     STEPS=()
     for module in kernel_checks op_checks fused_checks; do
-        run_bg "kit-$module" "$TEST_LIMIT" "$PY" -m pytest "$KIT/$module.py" -q \
+        files=("$KIT/$module.py")  # op_checks is a package: its modules, not __init__.py
+        [ -d "$KIT/$module" ] && files=("$KIT/$module"/[a-z]*.py)
+        run_bg "kit-$module" "$TEST_LIMIT" "$PY" -m pytest "${files[@]}" -q \
             -p no:cacheprovider -p flambeau.testing.plugin --flambeau-device "$DEVICE"
         STEPS+=("kit-$module")
     done

@@ -1,7 +1,7 @@
 """pytest plugin: flambeau-cuda's kernel code on the host, as the device ``cudaemu:0``.
 
 For machines without a GPU (CI): ``flambeau_cuda.kernels`` and ``fused`` are loaded
-against a stand-in for cupy made of numpy, and the raw kernels of ``cuda/*.cu`` are
+against a stand-in for cupy made of numpy, and the raw kernels of ``sources/*.cu`` are
 compiled for the CPU with g++ (the file's own code; only ``common.cuh`` is swapped for
 :data:`HOST_PRELUDE`). A launch runs one thread, so every grid-stride loop covers all of
 its items and a block reduction is the identity; launches are checked as cupy would need
@@ -243,9 +243,9 @@ class FakeCupy(types.ModuleType):
 
 def install() -> types.ModuleType:
     """Put the stand-ins for cupy and cupyx in ``sys.modules`` (for this process)."""
-    from flambeau_cuda import _sources
+    from flambeau_cuda import programs
 
-    FakeRawModule.common_text = _sources.source("common.cuh")
+    FakeRawModule.common_text = programs.source("common.cuh")
     cp = FakeCupy("cupy")
     cp.ndarray = FakeArray
     cp.asarray = _asarray

@@ -2,7 +2,7 @@
 
 Without a GPU (CI): the package imports, ``flambeau.cuda.device_count()`` is 0 and the
 reason is shown, the TF32 switch and the out-of-memory message work, and the kernel code
-(kernels.py, fused.py and cuda/*.cu compiled for the host) passes the conformance kit on
+(kernels.py, fused.py and sources/*.cu compiled for the host) passes the conformance kit on
 a host emulation of the GPU (tests/cuda_emulation.py). With a GPU: TF32, out of memory,
 stream asynchrony, DLPack with torch and cupy, peer copies between two GPUs. The
 conformance kit itself runs on ``cuda:0`` through tests/test_conformance.py, which takes
@@ -120,7 +120,7 @@ def test_empty_cache_is_a_no_op_without_gpus():
 
 
 def test_kernel_code_passes_the_conformance_kit_on_the_host_emulation(tmp_path):
-    """kernels.py, fused.py and cuda/*.cu (compiled for the host, one thread) on numpy
+    """kernels.py, fused.py and sources/*.cu (compiled for the host, one thread) on numpy
     instead of cupy: the glue and the kernels' index arithmetic, not cupy or the GPU."""
     if shutil.which("g++") is None:
         pytest.skip("g++ is not installed: the CUDA kernels cannot be compiled for the host")

@@ -1,12 +1,12 @@
 """Every CUDA source of flambeau-cuda compiles for sm_90 (H100) with nvcc, without a GPU.
 
-* the raw kernels, ``flambeau_cuda/cuda/*.cu``, as NVRTC gets them at run time (local
-  includes pasted in by ``flambeau_cuda._sources.source``);
-* the cupy ElementwiseKernels, whose sources are data (``_sources.ELEMENTWISE``), each
+* the raw kernels, ``flambeau_cuda/sources/*.cu``, as NVRTC gets them at run time (local
+  includes pasted in by ``flambeau_cuda.programs.source``);
+* the cupy ElementwiseKernels, whose sources are data (``programs.ELEMENTWISE``), each
   wrapped in a kernel per float type;
 * every kernel the Python code asks for by name exists, for each float type it is asked
   for, in the PTX of its file;
-* no other kernel source hides in the package: only ``_sources.py`` builds cupy kernels.
+* no other kernel source hides in the package: only ``programs.py`` builds cupy kernels.
 
 Skips (with the reason) where nvcc is not installed.
 """
@@ -25,11 +25,11 @@ import pytest
 
 pytest.importorskip("flambeau_cuda", reason="flambeau-cuda is not installed")
 
-from flambeau_cuda import _sources
+from flambeau_cuda import programs
 
 ARCH = "sm_90"
 NVCC = shutil.which("nvcc")
-PACKAGE = Path(_sources.__file__).parent
+PACKAGE = Path(programs.__file__).parent
 CTYPES = {"float32": "float", "float64": "double"}  # what the elementwise T stands for
 
 pytestmark = pytest.mark.skipif(
@@ -49,7 +49,7 @@ def _nvcc_ptx(folder: Path, name: str, text: str) -> tuple[str, str]:
     return ptx.read_text(), ""
 
 
-def _elementwise_unit(spec: _sources.ElementwiseSource, dtype: str) -> str:
+def _elementwise_unit(spec: programs.ElementwiseSource, dtype: str) -> str:
     """A translation unit with ``spec``'s operation in a kernel over T = ``dtype``: each
     parameter a local variable, as in the kernels cupy generates."""
 
@@ -60,7 +60,7 @@ def _elementwise_unit(spec: _sources.ElementwiseSource, dtype: str) -> str:
     arguments = [f"const T* {n}_" for _, n in ins] + [f"T* {n}_" for _, n in outs]
     body = [f"const T {n} = {n}_[i];" for _, n in ins] + [f"T {n};" for _, n in outs]
     body += [f"{spec.operation};"] + [f"{n}_[i] = {n};" for _, n in outs]
-    suffix = _sources.SUFFIX[np.dtype(dtype)]
+    suffix = programs.SUFFIX[np.dtype(dtype)]
     return (f"namespace unit_{suffix} {{\ntypedef {CTYPES[dtype]} T;\n"
             f'extern "C" __global__ void {spec.name}_{suffix}({", ".join(arguments)}, '
             "long long n) {\n  const long long i = blockIdx.x * (long long)blockDim.x + "
@@ -71,8 +71,8 @@ def _elementwise_unit(spec: _sources.ElementwiseSource, dtype: str) -> str:
 def compiled(tmp_path_factory) -> dict[str, tuple[str, str]]:
     """PTX or error per unit: every .cu file and every elementwise kernel (in parallel)."""
     folder = tmp_path_factory.mktemp("cuda")
-    units = {name: _sources.source(name) for name in _sources.source_names()}
-    for key, spec in _sources.ELEMENTWISE.items():
+    units = {name: programs.source(name) for name in programs.source_names()}
+    for key, spec in programs.ELEMENTWISE.items():
         units[f"elementwise_{key}.cu"] = "".join(_elementwise_unit(spec, d) for d in CTYPES)
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = pool.map(lambda item: _nvcc_ptx(folder, *item), units.items())
@@ -81,16 +81,16 @@ def compiled(tmp_path_factory) -> dict[str, tuple[str, str]]:
 
 def test_there_are_sources_to_check():
     assert {"philox.cu", "softmax.cu", "conv.cu", "pool.cu", "norm.cu", "optim.cu"} <= set(
-        _sources.source_names())
+        programs.source_names())
 
 
-@pytest.mark.parametrize("name", _sources.source_names())
+@pytest.mark.parametrize("name", programs.source_names())
 def test_raw_kernel_source_compiles(compiled, name):
     _, error = compiled[name]
-    assert not error, f"cuda/{name} does not compile for {ARCH}:\n{error}"
+    assert not error, f"sources/{name} does not compile for {ARCH}:\n{error}"
 
 
-@pytest.mark.parametrize("key", sorted(_sources.ELEMENTWISE))
+@pytest.mark.parametrize("key", sorted(programs.ELEMENTWISE))
 def test_elementwise_kernel_source_compiles(compiled, key):
     _, error = compiled[f"elementwise_{key}.cu"]
     assert not error, f"ElementwiseKernel {key!r} does not compile for {ARCH}:\n{error}"
@@ -117,18 +117,18 @@ def test_the_python_code_asks_for_kernels():
 @pytest.mark.parametrize(("file", "kernel", "typed"), _requested_kernels())
 def test_every_kernel_asked_for_exists(compiled, file, kernel, typed):
     ptx, error = compiled[file]
-    assert not error, f"cuda/{file} does not compile"
-    names = [f"{kernel}_{s}" for s in _sources.SUFFIX.values()] if typed else [kernel]
+    assert not error, f"sources/{file} does not compile"
+    names = [f"{kernel}_{s}" for s in programs.SUFFIX.values()] if typed else [kernel]
     entries = set(re.findall(r"\.entry\s+(\w+)\(", ptx))
     missing = [n for n in names if n not in entries]
-    assert not missing, f"cuda/{file} has no kernel(s) {missing}; it has {sorted(entries)}"
+    assert not missing, f"sources/{file} has no kernel(s) {missing}; it has {sorted(entries)}"
 
 
 def test_no_kernel_source_outside_the_checked_places():
     builders = {"RawKernel", "RawModule", "ElementwiseKernel", "ReductionKernel", "fuse"}
     offenders = []
     for path in sorted(PACKAGE.glob("*.py")):
-        if path.name == "_sources.py":
+        if path.name == "programs.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
@@ -136,6 +136,6 @@ def test_no_kernel_source_outside_the_checked_places():
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if name in builders:
                     offenders.append(f"{path.name}:{node.lineno} {name}")
-    assert not offenders, ("cupy kernels must be built in flambeau_cuda/_sources.py, from "
-                           f"cuda/*.cu or ELEMENTWISE, so that this test compiles them: "
+    assert not offenders, ("cupy kernels must be built in flambeau_cuda/programs.py, from "
+                           f"sources/*.cu or ELEMENTWISE, so that this test compiles them: "
                            f"{offenders}")

@@ -1,9 +1,12 @@
-"""Optional fused kernels of the numpy backend: 2-d convolution and pooling.
+"""Optional fused kernels of the numpy backend: 2-d convolution and pooling, softmax and
+cross-entropy, and the optimizer steps.
 
 Signatures and meanings are those of :data:`flambeau.backends.OPTIONAL_KERNELS`; the
-references are the compositions in ``flambeau.nn._conv``. Convolutions are im2col (a
-strided view of the padded input, copied) and batched matrix products; pooling and
-col2im loop over the kernel's positions (a handful), never over pixels.
+references are the core's compositions (named in that table). Convolutions are im2col
+(a strided view of the padded input, copied) and batched matrix products; pooling and
+col2im loop over the kernel's positions (a handful), never over pixels. The optimizer
+steps use numpy's in-place ufuncs, with the same formulas (and rounding order) as their
+references.
 
 What made them fast (bench/bench_lenet.py): the batch goes in chunks whose im2col
 columns stay in cache, copied into per-thread scratch buffers rather than fresh arrays;
@@ -19,7 +22,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from flambeau.backends import avg_pool_divisors, window_count
+from flambeau.backends import avg_pool_divisors, ceil_padding, window_shape
 
 
 def _pad(x: np.ndarray, padding, extra=(0, 0), value=0.0) -> np.ndarray:
@@ -54,16 +57,6 @@ def _crop(xp: np.ndarray, padding, shape) -> np.ndarray:
     if xp.shape[2:] == (h, w):
         return xp
     return np.ascontiguousarray(xp[:, :, ph:ph + h, pw:pw + w])
-
-
-def _pool_out(x_shape, kernel, stride, padding, dilation, ceil_mode) -> tuple[int, int]:
-    return tuple(window_count(n, k, s, p, d, ceil_mode) for n, k, s, p, d in
-                 zip(x_shape[2:], kernel, stride, padding, dilation))
-
-
-def _ceil_extra(x_shape, out, kernel, stride, padding, dilation) -> tuple[int, int]:
-    return tuple(max(0, (o - 1) * s + d * (k - 1) + 1 - n - 2 * p) for n, o, k, s, p, d in
-                 zip(x_shape[2:], out, kernel, stride, padding, dilation))
 
 
 #: Elements of im2col columns per batch chunk (1 MiB of float32): chunks stay in cache.
@@ -138,8 +131,18 @@ def _widened(grad: np.ndarray, s: int, e: int, r: int, name: str) -> np.ndarray:
     return out
 
 
+def _shifted(x, axis):
+    """``(x - shift, shift)`` with ``shift`` the maximum along ``axis`` (kept), or 0 where
+    that maximum is not finite: rows of -inf (or +inf) are not shifted, as in the
+    references."""
+    shift = np.maximum.reduce(x, axis=axis, keepdims=True) if x.size else np.zeros_like(x)
+    if not np.isfinite(shift).all():
+        shift[~np.isfinite(shift)] = 0
+    return x - shift, shift
+
+
 class FusedKernels:
-    """Convolution and pooling kernels, mixed into :class:`~flambeau_cpu.kernels.NumpyKernels`."""
+    """The optional kernels, mixed into :class:`~flambeau_cpu.kernels.NumpyKernels`."""
 
     # --- convolution ----------------------------------------------------------------------
     # The batch is processed in chunks whose im2col columns stay in cache, in per-thread
@@ -148,7 +151,7 @@ class FusedKernels:
     def conv2d(self, x, w, stride, padding, dilation, groups):
         n, c = x.shape[:2]
         o, cg, kh, kw = w.shape
-        ho, wo = _pool_out(x.shape, (kh, kw), stride, padding, dilation, False)
+        ho, wo = window_shape(x.shape[2:], (kh, kw), stride, padding, dilation)
         view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
         wm = w.reshape(groups, o // groups, cg * kh * kw)
         y = np.empty((n, groups, o // groups, ho * r), x.dtype)
@@ -211,8 +214,8 @@ class FusedKernels:
     # --- pooling --------------------------------------------------------------------------
 
     def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
-        out = _pool_out(x.shape, kernel, stride, padding, dilation, ceil_mode)
-        extra = _ceil_extra(x.shape, out, kernel, stride, padding, dilation)
+        out = window_shape(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        extra = ceil_padding(x.shape[2:], out, kernel, stride, padding, dilation)
         v = _windows(_pad(x, padding, extra, -np.inf), kernel, stride, dilation, out)
         best = v[:, :, 0, 0].copy()
         arg = np.zeros(best.shape, np.int8 if kernel[0] * kernel[1] <= 127 else np.int64)
@@ -252,8 +255,8 @@ class FusedKernels:
 
     def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad,
                    divisor_override):
-        out = _pool_out(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
-        xp = _pad(x, padding, _ceil_extra(x.shape, out, kernel, stride, padding, (1, 1)))
+        out = window_shape(x.shape[2:], kernel, stride, padding, ceil_mode=ceil_mode)
+        xp = _pad(x, padding, ceil_padding(x.shape[2:], out, kernel, stride, padding))
         # Separable window sums: over the kernel's rows, then over its columns.
         rows = _sum_of(xp[:, :, i:i + (out[0] - 1) * stride[0] + 1:stride[0]]
                        for i in range(kernel[0]))
@@ -267,7 +270,7 @@ class FusedKernels:
         n, c, ho, wo = grad.shape
         g = grad / self._divisors(x_shape, (ho, wo), kernel, stride, padding,
                                   count_include_pad, divisor_override, grad.dtype)
-        eh, ew = _ceil_extra(x_shape, (ho, wo), kernel, stride, padding, (1, 1))
+        eh, ew = ceil_padding(x_shape[2:], (ho, wo), kernel, stride, padding)
         hp, wp = x_shape[2] + 2 * padding[0] + eh, x_shape[3] + 2 * padding[1] + ew
         if all(s >= k for s, k in zip(stride, kernel)):  # windows do not overlap: assign
             tiled = all(s == k and (o - 1) * s + k == size for s, k, o, size in
@@ -292,6 +295,70 @@ class FusedKernels:
             return dtype.type(divisor_override)
         return _divisors(tuple(x_shape[2:]), tuple(out), tuple(kernel), tuple(stride),
                          tuple(padding), bool(count_include_pad), np.dtype(dtype))
+
+    # --- softmax and cross-entropy ---------------------------------------------------------
+
+    def softmax(self, x, axis):
+        out, _ = _shifted(x, axis)
+        np.exp(out, out=out)
+        out /= np.add.reduce(out, axis=axis, keepdims=True)
+        return out
+
+    def log_softmax(self, x, axis):
+        out, _ = _shifted(x, axis)
+        out -= np.log(np.add.reduce(np.exp(out), axis=axis, keepdims=True))
+        return out
+
+    def cross_entropy(self, logits, target):
+        shifted, shift = _shifted(logits, 1)
+        total = np.add.reduce(np.exp(shifted, out=shifted), axis=1)
+        np.log(total, out=total)
+        total += shift[:, 0]
+        return total - logits[np.arange(len(target)), target]
+
+    def cross_entropy_grad(self, logits, target, grad):
+        probs = self.softmax(logits, 1)
+        probs[np.arange(len(target)), target] -= 1
+        probs *= grad[:, None] if grad.ndim else grad
+        return probs
+
+    # --- optimizer steps -------------------------------------------------------------------
+
+    def sgd_step(self, params, grads, bufs, *, lr, momentum, dampening, weight_decay,
+                 nesterov, maximize):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            g = -g if maximize else g
+            if weight_decay != 0:
+                g = g + p.dtype.type(weight_decay) * p
+            if bufs is not None:
+                buf = bufs[i]
+                buf *= momentum
+                buf += (1 - dampening) * g
+                g = g + momentum * buf if nesterov else buf
+            p -= p.dtype.type(lr) * g
+
+    def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step, lr,
+                  beta1, beta2, eps, weight_decay, decoupled, maximize):
+        step_size = lr / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        for i, (p, g) in enumerate(zip(params, grads)):
+            g = -g if maximize else g
+            if weight_decay != 0:
+                if decoupled:
+                    p *= 1 - lr * weight_decay
+                else:
+                    g = g + weight_decay * p
+            m, v = exp_avgs[i], exp_avg_sqs[i]
+            m += (1 - beta1) * (g - m)
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+            second = v
+            if max_exp_avg_sqs is not None:
+                np.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
+                second = max_exp_avg_sqs[i]
+            denom = np.sqrt(second) / bias_correction2_sqrt
+            denom += eps
+            p -= step_size * (m / denom)
 
 
 @functools.lru_cache(maxsize=64)

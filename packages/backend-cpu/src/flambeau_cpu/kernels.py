@@ -8,22 +8,16 @@ from math import erf as _scalar_erf
 
 import numpy as np
 
-from flambeau.backends import philox
+from flambeau.backends import numpy_like, philox
 
 from .fused import FusedKernels
-from .fused_loss import FusedLossKernels
-from .fused_optim import FusedOptimizerKernels
 from .memory import allocate
 
 _erf = np.frompyfunc(_scalar_erf, 1, 1)
 
 
 def _erf_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    result = np.asarray(_erf(x)).astype(x.dtype)
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    return numpy_like.into(np.asarray(_erf(x)).astype(x.dtype), out)
 
 
 def _full(shape, dtype, value):
@@ -43,9 +37,10 @@ UNARY = {
     "cos": np.cos,
     "tanh": np.tanh,
     "erf": _erf_kernel,
-    "floor": np.floor,
-    "ceil": np.ceil,
-    "round": np.round,
+    # numpy_like.keep_integers: numpy may round integers and bools into floats.
+    "floor": numpy_like.keep_integers(np.floor),
+    "ceil": numpy_like.keep_integers(np.ceil),
+    "round": numpy_like.keep_integers(np.round),
     "logical_not": np.logical_not,
 }
 
@@ -71,9 +66,10 @@ BINARY = {
 }
 
 # The ufuncs' own reduce: np.sum and friends add a Python wrapper per call.
+# numpy_like.keep_dtype: numpy widens the sum and product of small integers.
 REDUCE = {
-    "sum": np.add.reduce,
-    "prod": np.multiply.reduce,
+    "sum": numpy_like.keep_dtype(np.add.reduce),
+    "prod": numpy_like.keep_dtype(np.multiply.reduce),
     "max": np.maximum.reduce,
     "min": np.minimum.reduce,
     "all": np.logical_and.reduce,
@@ -83,17 +79,13 @@ REDUCE = {
 ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
 
 
-
 # Floating-point edge cases (log(0), 1/0, overflow) give inf/nan as on every device;
 # numpy's warnings about them are noise. A filter for this module costs nothing per call,
 # where an errstate block would cost more than a small kernel itself.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"flambeau_cpu\.")
 
-# numpy returns float64 for floor/ceil/round of integers; the contract keeps the dtype.
-_INTEGER_IDENTITY = {"floor", "ceil", "round"}
 
-
-class NumpyKernels(FusedKernels, FusedLossKernels, FusedOptimizerKernels):
+class NumpyKernels(FusedKernels):
     """Kernels for the host; device arrays are numpy ndarrays."""
 
     def empty(self, shape, dtype):
@@ -125,17 +117,8 @@ class NumpyKernels(FusedKernels, FusedLossKernels, FusedOptimizerKernels):
         return philox.random_bits(n, seed, offset)
 
     def unary(self, op, x, out=None):
-        if op in _INTEGER_IDENTITY and x.dtype.kind in "biu":
-            return self._integer_identity(x, out)
         result = UNARY[op](x) if out is None else UNARY[op](x, out=out)
         return result if type(result) is np.ndarray else np.asarray(result)
-
-    @staticmethod
-    def _integer_identity(x, out):
-        if out is None:
-            return x.copy()
-        out[...] = x
-        return out
 
     def binary(self, op, a, b, out=None):
         # A Python scalar b keeps a's dtype under numpy 2's promotion rules (NEP 50).
@@ -149,9 +132,6 @@ class NumpyKernels(FusedKernels, FusedLossKernels, FusedOptimizerKernels):
         return x.astype(dtype)
 
     def reduce(self, op, x, axes, keepdims):
-        if op in ("sum", "prod"):
-            # numpy widens small integers; the contract keeps the input dtype.
-            return np.asarray(REDUCE[op](x, axis=axes, keepdims=keepdims, dtype=x.dtype))
         return np.asarray(REDUCE[op](x, axis=axes, keepdims=keepdims))
 
     def arg_reduce(self, op, x, axis, keepdims):
@@ -170,8 +150,7 @@ class NumpyKernels(FusedKernels, FusedLossKernels, FusedOptimizerKernels):
         return np.broadcast_to(x, shape)
 
     def getitem(self, x, index):
-        # A full integer index gives a numpy scalar; a 0-d view keeps write-through.
-        return x[(*index, ...)]
+        return numpy_like.getitem(x, index)
 
     def setitem(self, x, index, value):
         x[index] = value

@@ -10,7 +10,7 @@ cupy or a GPU.
 False
 """
 
+from ._config import TF32_VAR, set_tf32, tf32_enabled
 from .backend import CudaBackend, empty_cache
-from .config import TF32_VAR, set_tf32, tf32_enabled
 
 __all__ = ["TF32_VAR", "CudaBackend", "empty_cache", "set_tf32", "tf32_enabled"]

@@ -19,7 +19,7 @@ from typing import Any
 from flambeau.backends import CONTRACT_VERSION, DTYPES, DeviceInfo
 from flambeau.errors import OutOfMemoryError
 
-from . import config
+from . import _config
 
 #: DLPack's device type of CUDA device memory (``kDLCUDA``).
 DLPACK_CUDA = 2
@@ -51,8 +51,8 @@ def probe() -> tuple[int, str | None]:
     except Exception as exc:  # no driver, a driver older than cupy's CUDA, ...
         return 0, f"the CUDA runtime cannot reach a GPU: {_one_line(exc)}"
     if count == 0:
-        visible = config.visible_devices()
-        hidden = f" ({config.VISIBLE_DEVICES_VAR}={visible!r})" if visible is not None else ""
+        visible = _config.visible_devices()
+        hidden = f" ({_config.VISIBLE_DEVICES_VAR}={visible!r})" if visible is not None else ""
         return 0, f"the CUDA driver reports no GPU{hidden}"
     try:
         import cupy  # noqa: F401  (the kernels need all of it; fail here, visibly)
@@ -112,7 +112,7 @@ class CudaBackend:
                 "compute_capability": f"{props['major']}.{props['minor']}",
                 "free_bytes": str(free),
                 "pool_bytes": f"{pooled} ({in_use} in use)",
-                "tf32": "on" if config.tf32_enabled() else "off",
+                "tf32": "on" if _config.tf32_enabled() else "off",
                 "cuda_driver": _version(runtime.driverGetVersion()),
                 "cuda_runtime": _version(runtime.runtimeGetVersion()),
                 "cupy": cupy.__version__,
@@ -135,6 +135,20 @@ class CudaBackend:
 
                 kernels = self._kernels[index] = CupyKernels(index, self)
         return kernels
+
+    def empty_cache(self, index: int | None = None) -> None:
+        """Return the memory pool's unused cached blocks of ``cuda:index`` (``None``: every
+        GPU) to the driver, like ``torch.cuda.empty_cache()``; a no-op without cupy or
+        GPUs. The contract's optional ``empty_cache``."""
+        count = self.device_count()
+        if count == 0:
+            return
+        import cupy
+
+        pool = cupy.get_default_memory_pool()
+        for i in range(count) if index is None else (index,):
+            with cupy.cuda.Device(i):
+                pool.free_all_blocks()
 
     def dlpack_index(self, device_type: int, device_id: int) -> int | None:
         """The index of ``cuda:i`` for DLPack device ``(kDLCUDA, i)``, else ``None``."""
@@ -182,15 +196,12 @@ def out_of_memory(index: int, exc: BaseException) -> OutOfMemoryError:
     )
 
 
-def empty_cache() -> None:
-    """Return the memory pool's unused cached blocks to the driver, on every GPU (like
-    ``torch.cuda.empty_cache()``); a no-op without cupy or GPUs."""
-    count, _ = probe()
-    if count == 0:
-        return
-    import cupy
+def empty_cache(index: int | None = None) -> None:
+    """Return the memory pool's unused cached blocks of ``cuda:index`` (default: every
+    GPU) to the driver, like ``torch.cuda.empty_cache()``: the ``cuda`` backend's
+    :meth:`CudaBackend.empty_cache`; a no-op without cupy or GPUs."""
+    from flambeau import backends
 
-    pool = cupy.get_default_memory_pool()
-    for index in range(count):
-        with cupy.cuda.Device(index):
-            pool.free_all_blocks()
+    backend = backends.get("cuda")
+    if backend is not None:
+        backend.empty_cache(index)

@@ -4,7 +4,7 @@ gradients, and multi-tensor SGD and Adam steps.
 
 Signatures and meanings are those of :data:`flambeau.backends.OPTIONAL_KERNELS`; the
 references, which the conformance kit compares these with, are the core's compositions.
-The raw kernels are in ``cuda/*.cu``, for float32 and float64; float16 arrays are
+The raw kernels are in ``sources/*.cu``, for float32 and float64; float16 arrays are
 computed in float32 and rounded back. A convolution is im2col and one cuBLAS product per
 chunk of the batch (its gradient for the input: the product, then col2im).
 """
@@ -18,9 +18,9 @@ from typing import Any
 import cupy as cp
 import numpy as np
 
-from flambeau.backends import window_count
+from flambeau.backends import window_shape
 
-from . import _sources
+from . import programs
 
 HALF = np.dtype(np.float16)
 #: Most im2col elements one chunk of a batch holds (256 MiB of float32).
@@ -69,16 +69,11 @@ def _spans(n: int, per_sample: int) -> list[tuple[int, int]]:
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
-def _windows(shape, kernel, stride, padding, dilation, ceil_mode=False) -> tuple[int, int]:
-    return tuple(max(0, window_count(size, k, s, p, d, ceil_mode)) for size, k, s, p, d in
-                 zip(shape[2:], kernel, stride, padding, dilation))
-
-
 class FusedKernels:
     """Fused kernels, mixed into :class:`~flambeau_cuda.kernels.CupyKernels` (which gives
     ``self._raw``, the compiled raw kernels, and ``self.matmul``)."""
 
-    _raw: _sources.RawKernels
+    _raw: programs.RawKernels
 
     # --- softmax and cross-entropy ------------------------------------------------------
 
@@ -98,7 +93,7 @@ class FusedKernels:
         y = cp.empty_like(rows_last)
         cols = rows_last.shape[-1]
         rows = rows_last.size // cols if cols else 0
-        _sources.launch_rows(self._raw.get("softmax.cu", "softmax_rows", x.dtype), rows, cols,
+        programs.launch_rows(self._raw.get("softmax.cu", "softmax_rows", x.dtype), rows, cols,
                              (rows_last, y, *_i64(rows, cols), np.int32(log_output)))
         return cp.ascontiguousarray(cp.moveaxis(y, -1, axis))
 
@@ -107,7 +102,7 @@ class FusedKernels:
         logits = cp.ascontiguousarray(logits)
         rows, cols = logits.shape
         loss = cp.empty(rows, logits.dtype)
-        _sources.launch_rows(self._raw.get("softmax.cu", "cross_entropy_rows", logits.dtype),
+        programs.launch_rows(self._raw.get("softmax.cu", "cross_entropy_rows", logits.dtype),
                              rows, cols,
                              (logits, cp.ascontiguousarray(target, dtype=np.int64), loss,
                               *_i64(rows, cols)))
@@ -120,7 +115,7 @@ class FusedKernels:
         dx = cp.empty((rows, cols), logits.dtype)
         # grad is (N,) or 0-d: step 0 gives every row its one element.
         grad = cp.ascontiguousarray(grad, dtype=logits.dtype)
-        _sources.launch_rows(
+        programs.launch_rows(
             self._raw.get("softmax.cu", "cross_entropy_grad_rows", logits.dtype), rows, cols,
             (logits, cp.ascontiguousarray(target, dtype=np.int64), grad,
              *_i64(1 if grad.size > 1 else 0), dx, *_i64(rows, cols)))
@@ -138,7 +133,7 @@ class FusedKernels:
         if x.size and (rows >= ROW_KERNEL_MIN_ROWS or cols <= ROW_KERNEL_MAX_COLS):
             by_rows = cp.ascontiguousarray(x.transpose(kept + axes))  # no copy for layer norm
             mean, var = cp.empty(rows, x.dtype), cp.empty(rows, x.dtype)
-            _sources.launch_rows(self._raw.get("norm.cu", "row_moments", x.dtype), rows, cols,
+            programs.launch_rows(self._raw.get("norm.cu", "row_moments", x.dtype), rows, cols,
                                  (by_rows, mean, var, *_i64(rows, cols)))
             mean, var = mean.reshape(stats_shape), var.reshape(stats_shape)
         else:
@@ -154,7 +149,7 @@ class FusedKernels:
     @staticmethod
     def _normalize(x, weight, bias, mean, var, eps):
         one = x.dtype.type
-        return _sources.elementwise("normalize")(
+        return programs.elementwise("normalize")(
             x, mean, var, one(1) if weight is None else weight,
             one(0) if bias is None else bias, one(eps))
 
@@ -163,7 +158,7 @@ class FusedKernels:
     def _im2col(self, x, kernel, stride, padding, dilation, out):
         n, c = x.shape[:2]
         cols = cp.empty((c * kernel[0] * kernel[1], n * out[0] * out[1]), x.dtype)
-        _sources.launch(self._raw.get("conv.cu", "im2col", x.dtype), cols.size,
+        programs.launch(self._raw.get("conv.cu", "im2col", x.dtype), cols.size,
                         (x, cols, *self._geometry(x.shape, out, kernel, stride, padding,
                                                   dilation)))
         return cols
@@ -177,7 +172,7 @@ class FusedKernels:
     def conv2d(self, x, w, stride, padding, dilation, groups):
         n, c = x.shape[:2]
         o, cg, kh, kw = w.shape
-        ho, wo = _windows(x.shape, (kh, kw), stride, padding, dilation)
+        ho, wo = window_shape(x.shape[2:], (kh, kw), stride, padding, dilation)
         y = cp.empty((n, o, ho, wo), x.dtype)
         if y.size == 0:
             return y
@@ -219,7 +214,7 @@ class FusedKernels:
             g = cp.ascontiguousarray(grad[start:stop].transpose(1, 0, 2, 3))
             cols = self.matmul(wt, g.reshape(groups, o // groups, -1)).reshape(c * kh * kw, -1)
             part = dx[start:stop]
-            _sources.launch(col2im, part.size,
+            programs.launch(col2im, part.size,
                             (cols, part, *self._geometry(part.shape, (ho, wo), (kh, kw),
                                                          stride, padding, dilation)))
         return dx
@@ -234,10 +229,10 @@ class FusedKernels:
 
     @_float32_for_half
     def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
-        out = _windows(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        out = window_shape(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
         values = cp.empty((*x.shape[:2], *out), x.dtype)
         indices = cp.empty(values.shape, np.int64)
-        _sources.launch(self._raw.get("pool.cu", "max_pool", x.dtype), values.size,
+        programs.launch(self._raw.get("pool.cu", "max_pool", x.dtype), values.size,
                         (cp.ascontiguousarray(x), values, indices,
                          *self._pool_geometry(x.shape, out, kernel, stride, padding),
                          *_i32(*dilation)))
@@ -247,7 +242,7 @@ class FusedKernels:
     def max_pool2d_grad(self, grad, indices, x_shape, kernel, stride, padding, dilation,
                         ceil_mode):
         dx = cp.empty(tuple(x_shape), grad.dtype)
-        _sources.launch(self._raw.get("pool.cu", "max_pool_grad", grad.dtype), dx.size,
+        programs.launch(self._raw.get("pool.cu", "max_pool_grad", grad.dtype), dx.size,
                         (cp.ascontiguousarray(grad), cp.ascontiguousarray(indices), dx,
                          *self._pool_geometry(x_shape, grad.shape[2:], kernel, stride,
                                               padding), *_i32(*dilation)))
@@ -256,9 +251,9 @@ class FusedKernels:
     @_float32_for_half
     def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad,
                    divisor_override):
-        out = _windows(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+        out = window_shape(x.shape[2:], kernel, stride, padding, ceil_mode=ceil_mode)
         y = cp.empty((*x.shape[:2], *out), x.dtype)
-        _sources.launch(self._raw.get("pool.cu", "avg_pool", x.dtype), y.size,
+        programs.launch(self._raw.get("pool.cu", "avg_pool", x.dtype), y.size,
                         (cp.ascontiguousarray(x), y,
                          *self._pool_geometry(x.shape, out, kernel, stride, padding),
                          np.int32(count_include_pad), np.int64(divisor_override or 0)))
@@ -268,7 +263,7 @@ class FusedKernels:
     def avg_pool2d_grad(self, grad, x_shape, kernel, stride, padding, ceil_mode,
                         count_include_pad, divisor_override):
         dx = cp.empty(tuple(x_shape), grad.dtype)
-        _sources.launch(self._raw.get("pool.cu", "avg_pool_grad", grad.dtype), dx.size,
+        programs.launch(self._raw.get("pool.cu", "avg_pool_grad", grad.dtype), dx.size,
                         (cp.ascontiguousarray(grad), dx,
                          *self._pool_geometry(x_shape, grad.shape[2:], kernel, stride,
                                               padding),
@@ -333,8 +328,8 @@ class FusedKernels:
                     entries.append(lists[0][i].size)
                 largest = max(lists[0][i].size for i in chunk)
                 if largest:
-                    blocks = min(-(-largest // _sources.BLOCK), 1024)
-                    function((blocks, len(chunk)), (_sources.BLOCK,),
+                    blocks = min(-(-largest // programs.BLOCK), 1024)
+                    function((blocks, len(chunk)), (programs.BLOCK,),
                              (self._table(entries), *scalars(work.type)))
                 for target, copy in write_back:
                     cp.copyto(target, copy, casting="unsafe")

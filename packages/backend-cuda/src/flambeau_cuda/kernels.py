@@ -2,7 +2,7 @@
 
 cupy mirrors numpy, so most kernels are one cupy call, as in flambeau-cpu. Where cupy
 and the contract differ it says so beside the kernel. ``random_bits`` is the Philox
-kernel of ``cuda/philox.cu``; ``matmul`` is cuBLAS (float32 without TF32 unless
+kernel of ``sources/philox.cu``; ``matmul`` is cuBLAS (float32 without TF32 unless
 :func:`flambeau_cuda.set_tf32` allows it). Every kernel runs with its GPU current and
 work queued on that GPU's own stream, and reports running out of memory as
 :class:`flambeau.errors.OutOfMemoryError`.
@@ -19,30 +19,23 @@ import cupyx
 import numpy as np
 from cupyx.scipy import special
 
-from flambeau.backends import DTYPES, OPTIONAL_KERNELS, REQUIRED_KERNELS
+from flambeau.backends import DTYPES, OPTIONAL_KERNELS, REQUIRED_KERNELS, numpy_like
 from flambeau.errors import DTypeError, FlambeauError
 
-from . import _sources, config
+from . import _config, programs
 from .backend import out_of_memory
 from .fused import FusedKernels
-
-
-def _into(result: cp.ndarray, out: cp.ndarray | None) -> cp.ndarray:
-    if out is None:
-        return result
-    cp.copyto(out, result, casting="unsafe")
-    return out
 
 
 def _sign(x: cp.ndarray, out: cp.ndarray | None = None) -> cp.ndarray:
     result = cp.sign(x)
     if x.dtype.kind == "f":  # cupy's sign of NaN is 0; numpy's and the contract's NaN
         result = cp.where(cp.isnan(x), x, result)
-    return _into(result, out)
+    return numpy_like.into(result, out)
 
 
 def _erf(x: cp.ndarray, out: cp.ndarray | None = None) -> cp.ndarray:
-    return _into(special.erf(x), out)
+    return numpy_like.into(special.erf(x), out)
 
 
 UNARY = {
@@ -58,9 +51,10 @@ UNARY = {
     "cos": cp.cos,
     "tanh": cp.tanh,
     "erf": _erf,
-    "floor": cp.floor,
-    "ceil": cp.ceil,
-    "round": cp.rint,  # half to even
+    # numpy_like.keep_integers: cupy rounds integers and bools into floats.
+    "floor": numpy_like.keep_integers(cp.floor),
+    "ceil": numpy_like.keep_integers(cp.ceil),
+    "round": numpy_like.keep_integers(cp.rint),  # half to even
     "logical_not": cp.logical_not,
 }
 
@@ -85,15 +79,14 @@ BINARY = {
     "logical_xor": cp.logical_xor,
 }
 
-REDUCE = {"sum": cp.sum, "prod": cp.prod, "max": cp.amax, "min": cp.amin, "all": cp.all,
-          "any": cp.any}
+# numpy_like.keep_dtype: cupy widens the sum and product of small integers.
+REDUCE = {"sum": numpy_like.keep_dtype(cp.sum), "prod": numpy_like.keep_dtype(cp.prod),
+          "max": cp.amax, "min": cp.amin, "all": cp.all, "any": cp.any}
 
 ARG_REDUCE = {"argmax": cp.argmax, "argmin": cp.argmin}
 
 _BOOL_RESULTS = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
                  "logical_xor", "logical_not"}
-# cupy returns float64 for floor/ceil/rint of integers; the contract keeps the dtype.
-_INTEGER_IDENTITY = {"floor", "ceil", "round"}
 # Dtypes cupyx.scatter_add adds atomically; int64 goes as uint64 (the same bits), the
 # small integer types through int32.
 _ATOMIC_DTYPES = {np.dtype(n) for n in ("int32", "uint32", "uint64", "float16", "float32",
@@ -104,9 +97,9 @@ _gemm_tf32: list[bool | None] = [None]  # the TF32 setting last given to cupy
 
 
 def _gemm_precision() -> None:
-    """Hand :func:`flambeau_cuda.config.tf32_enabled` to cupy's float32 matrix products
+    """Hand :func:`flambeau_cuda.tf32_enabled` to cupy's float32 matrix products
     (a process-wide cupy setting) when it changed."""
-    wanted = config.tf32_enabled()
+    wanted = _config.tf32_enabled()
     if _gemm_tf32[0] is wanted:
         return
     try:  # cupy's switch lives in a private module; it has for years (cupy 8 to 14)
@@ -118,7 +111,7 @@ def _gemm_precision() -> None:
         if wanted:
             raise FlambeauError(
                 f"this cupy ({cp.__version__}) has no switch for TF32 matrix products; "
-                f"unset {config.TF32_VAR} or call flambeau_cuda.set_tf32(False)") from exc
+                f"unset {_config.TF32_VAR} or call flambeau_cuda.set_tf32(False)") from exc
         _gemm_tf32[0] = wanted  # full float32 is cupy's default
         return
     set_compute_type(np.float32, choice)
@@ -162,7 +155,7 @@ class CupyKernels(FusedKernels):
         self._backend = backend
         with cp.cuda.Device(index):
             self.stream = cp.cuda.Stream(non_blocking=True)
-        self._raw = _sources.RawKernels()
+        self._raw = programs.RawKernels()
         self._peers: set[int] = set()
 
     # --- memory -------------------------------------------------------------------------
@@ -233,7 +226,7 @@ class CupyKernels(FusedKernels):
     def random_bits(self, n, seed, offset):
         out = cp.empty(n, np.uint32)
         blocks = (offset + n - 1) // 4 - offset // 4 + 1 if n else 0
-        _sources.launch(self._raw.get("philox.cu", "philox_random_bits"), blocks,
+        programs.launch(self._raw.get("philox.cu", "philox_random_bits"), blocks,
                         (out, np.int64(n), np.uint64(offset), np.uint32(seed & 0xFFFFFFFF),
                          np.uint32(seed >> 32)))
         return out
@@ -241,8 +234,6 @@ class CupyKernels(FusedKernels):
     # --- elementwise --------------------------------------------------------------------
 
     def unary(self, op, x, out=None):
-        if op in _INTEGER_IDENTITY and x.dtype.kind in "biu":
-            return x.copy() if out is None else _into(x, out)
         result = UNARY[op](x) if out is None else UNARY[op](x, out=out)
         if out is None and op != "logical_not" and result.dtype != x.dtype:
             result = result.astype(x.dtype)  # erf of float16 comes back as float32
@@ -268,8 +259,6 @@ class CupyKernels(FusedKernels):
     def reduce(self, op, x, axes, keepdims):
         if axes == ():  # nothing to reduce: the elements themselves (bool for all/any)
             return x.astype(np.bool_) if op in ("all", "any") else x.copy()
-        if op in ("sum", "prod"):  # cupy widens small integers; the contract keeps dtype
-            return REDUCE[op](x, axis=axes, keepdims=keepdims, dtype=x.dtype)
         return REDUCE[op](x, axis=axes, keepdims=keepdims)
 
     def arg_reduce(self, op, x, axis, keepdims):
@@ -298,7 +287,7 @@ class CupyKernels(FusedKernels):
         return cp.broadcast_to(x, shape)
 
     def getitem(self, x, index):
-        return x[(*index, ...)]  # a full integer index still gives a (0-d) view
+        return numpy_like.getitem(x, index)
 
     def setitem(self, x, index, value):
         x[index] = value

@@ -11,16 +11,13 @@ from .backend import OpenCLBackend
 
 def empty_cache(index: int | None = None) -> None:
     """Give the cached, unused device buffers of ``opencl:index`` (default: every device
-    in use) back to the driver."""
+    in use) back to the driver: the ``opencl`` backend's
+    :meth:`~OpenCLBackend.empty_cache`."""
     from flambeau import backends
 
     backend = backends.get("opencl")
-    if backend is None:
-        return
-    states = getattr(backend, "_states", {})
-    for i, state in list(states.items()):
-        if index is None or i == index:
-            state.allocator.empty_cache()
+    if backend is not None:
+        backend.empty_cache(index)
 
 
 __all__ = ["CLArray", "OpenCLBackend", "empty_cache"]

@@ -151,6 +151,13 @@ class OpenCLBackend:
         if state is not None:
             state.finish()
 
+    def empty_cache(self, index: int | None = None) -> None:
+        """Give the cached, unused buffers of ``opencl:index`` (``None``: every device in
+        use) back to the driver; the contract's optional ``empty_cache``."""
+        for i, state in list(self._states.items()):
+            if index is None or i == index:
+                state.allocator.empty_cache()
+
     def kernels(self, index: int) -> Any:
         """The kernel set of ``opencl:index`` (creates its context and queue)."""
         kernels = self._kernels.get(index)

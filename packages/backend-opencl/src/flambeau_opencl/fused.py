@@ -4,7 +4,7 @@ Convolutions are products on the ``gemm.cl`` kernel: the input's windows are pac
 straight into the product's panels (im2col without an intermediate array), and the input
 gradient is a product followed by ``col2im``, which gathers (no atomics, deterministic).
 Pooling, softmax rows, cross-entropy and the optimizer updates are one kernel each (the
-updates one launch per parameter). The kernels live in ``kernels/fused.cl``.
+updates one launch per parameter). The kernels live in ``sources/fused.cl``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from flambeau.backends import window_count
+from flambeau.backends import window_shape
 
 from ._errors import DTypeError
 from .array import CLArray
@@ -223,11 +223,10 @@ class FusedKernels:
     def conv2d(self, x, w, stride, padding, dilation, groups):
         x, w = self._arr(x), self._contiguous(self._arr(w))
         _float("conv2d", x, w)
-        n, _, h, wd = x.shape
+        n = x.shape[0]
         o, cg, kh, kw = w.shape
-        ho, wo = (window_count(s, k, st, p, d) for s, k, st, p, d in
-                  zip((h, wd), (kh, kw), stride, padding, dilation))
-        out = self._new((n, o, max(ho, 0), max(wo, 0)), x.dtype)
+        ho, wo = window_shape(x.shape[2:], (kh, kw), stride, padding, dilation)
+        out = self._new((n, o, ho, wo), x.dtype)
         k = cg * kh * kw
         if out.size == 0:
             return out
@@ -315,10 +314,8 @@ class FusedKernels:
     def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
         x = self._arr(x)
         _float("max_pool2d", x)
-        n, c, h, w = x.shape
-        out_hw = tuple(window_count(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
-                       zip((h, w), kernel, stride, padding, dilation))
-        y = self._new((n, c, *out_hw), x.dtype)
+        out_hw = window_shape(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        y = self._new((*x.shape[:2], *out_hw), x.dtype)
         index = self._new(y.shape, INT64)
         if y.size == 0:
             return y, index
@@ -356,10 +353,8 @@ class FusedKernels:
                    divisor_override):
         x = self._arr(x)
         _float("avg_pool2d", x)
-        n, c, h, w = x.shape
-        out_hw = tuple(window_count(s, k, st, p, 1, ceil_mode) for s, k, st, p in
-                       zip((h, w), kernel, stride, padding))
-        y = self._new((n, c, *out_hw), x.dtype)
+        out_hw = window_shape(x.shape[2:], kernel, stride, padding, ceil_mode=ceil_mode)
+        y = self._new((*x.shape[:2], *out_hw), x.dtype)
         if y.size == 0:
             return y
         geom = self._cgeom(x.shape, kernel, out_hw, stride, padding, (1, 1), 1, 0, 0, 0, x)

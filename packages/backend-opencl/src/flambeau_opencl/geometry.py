@@ -1,4 +1,4 @@
-"""Packing iteration shapes into the kernel argument structs of ``kernels/*.cl``.
+"""Packing iteration shapes into the kernel argument structs of ``sources/*.cl``.
 
 Dimensions are coalesced first (:func:`~flambeau_opencl.array.coalesce`), so most
 operations reach the kernels with one or two dimensions; a shape that still has more than

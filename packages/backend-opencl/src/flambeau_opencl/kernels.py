@@ -1,6 +1,6 @@
 """The kernel table of the contract for one OpenCL device.
 
-Each method picks a kernel of ``kernels/*.cl`` by name (``binary_add``, ``reduce_sum``,
+Each method picks a kernel of ``sources/*.cl`` by name (``binary_add``, ``reduce_sum``,
 ...) in the program of the operand's dtype, packs its arguments and enqueues it; nothing
 waits except ``to_numpy``. Elementwise kernels have a contiguous variant and a strided one
 (``_s``) that reads broadcast and permuted operands and writes strided ``out`` views.

@@ -1,8 +1,8 @@
-"""OpenCL programs: one per (device, dtype), built from the ``kernels/*.cl`` sources.
+"""OpenCL programs: one per (device, dtype), built from the ``sources/*.cl`` files.
 
 Every program holds all the kernels of one dtype (elementwise, reductions, matmul,
 movement and, for floats, the fused ones); the dtype comes in through a short prelude of
-macros (``T``, ``CT``, ``LOAD``, ``STORE``, ... documented in ``kernels/common.cl``).
+macros (``T``, ``CT``, ``LOAD``, ``STORE``, ... documented in ``sources/common.cl``).
 Few programs keep compile time low: a PoCL build takes about a second, and kernels are
 compiled to machine code lazily, on their first launch. Built programs are kept in memory
 per device, and pyopencl keeps their binaries on disk (its cache, under
@@ -123,8 +123,8 @@ def prelude(dtype: np.dtype, has_fp64: bool, has_int64_atomics: bool) -> str:
 
 
 def read_source(name: str) -> str:
-    """The text of ``kernels/<name>``."""
-    return resources.files(__package__).joinpath("kernels", name).read_text()
+    """The text of ``sources/<name>``."""
+    return resources.files(__package__).joinpath("sources", name).read_text()
 
 
 def program_source(dtype: np.dtype, has_fp64: bool, has_int64_atomics: bool) -> str:

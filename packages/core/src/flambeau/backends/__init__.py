@@ -11,6 +11,12 @@ Plugins load lazily, on the first device query, each inside its own error bounda
 a broken plugin is recorded in :func:`errors` and skipped. ``FLAMBEAU_DISABLE_PLUGIN_
 AUTOLOAD=1`` turns entry-point loading off; :func:`register` adds a backend in-process.
 
+Helpers, so that no backend rederives them: dtype tables, :func:`broadcast_shape` and
+axis normalisation, window arithmetic for convolution and pooling (:func:`window_count`,
+:func:`window_shape`, :func:`ceil_padding`, :func:`avg_pool_divisors`),
+:func:`out_of_memory`, the Philox reference (:mod:`.philox`) and, for backends on numpy
+or cupy, :mod:`.numpy_like`.
+
 Check a backend with the conformance kit: ``python -m flambeau.testing DEVICE``.
 See ``docs/writing-a-backend.md`` for a walk-through.
 """
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import philox
+from . import numpy_like, philox
 from ._helpers import (
     DTYPES,
     FLOAT_DTYPES,
@@ -44,7 +50,7 @@ from ._protocol import (
     Kernels,
 )
 from ._registry import REGISTRY, PluginError, validate_backend, validate_kernels
-from ._windows import avg_pool_divisors, window_count
+from ._windows import avg_pool_divisors, ceil_padding, window_count, window_shape
 
 
 def register(backend: Any, *, replace: bool = False) -> None:
@@ -109,6 +115,7 @@ __all__ = [
     "available",
     "avg_pool_divisors",
     "broadcast_shape",
+    "ceil_padding",
     "errors",
     "format_bytes",
     "get",
@@ -116,6 +123,7 @@ __all__ = [
     "hookspec",
     "normalize_axes",
     "normalize_axis",
+    "numpy_like",
     "out_of_memory",
     "philox",
     "register",
@@ -124,4 +132,5 @@ __all__ = [
     "validate_backend",
     "validate_kernels",
     "window_count",
+    "window_shape",
 ]

@@ -1,6 +1,6 @@
 // Helpers shared by flambeau's CUDA kernels.
 //
-// flambeau_cuda/_sources.py pastes this file in place of `#include "common.cuh"` before
+// flambeau_cuda/programs.py pastes this file in place of `#include "common.cuh"` before
 // handing a source to NVRTC (through cupy), so no include path is needed and cupy's
 // kernel cache key covers it. Only NVRTC built-ins are used: no standard headers.
 // tests/test_cuda_sources.py compiles every source with nvcc for sm_90.

@@ -1,7 +1,7 @@
 // Mean and biased variance of each row of a C-contiguous (rows, cols) array, one block
 // per row, accumulated in double and in two passes (mean, then squared deviations) like
 // the core's layer_norm_reference. The normalisation itself is an elementwise kernel
-// (flambeau_cuda/_sources.py, "normalize"), which broadcasts weight and bias.
+// (flambeau_cuda/programs.py, "normalize"), which broadcasts weight and bias.
 #include "common.cuh"
 
 template <typename T>

@@ -1,6 +1,6 @@
-"""The CUDA sources of flambeau-cuda and the kernels compiled from them.
+"""The CUDA sources of flambeau-cuda and the kernels (programs) compiled from them.
 
-``cuda/*.cu`` hold the raw kernels, ``extern "C"`` and one per float type (``name_f32``,
+``sources/*.cu`` hold the raw kernels, ``extern "C"`` and one per float type (``name_f32``,
 ``name_f64``); :func:`source` gives a file's text as NVRTC gets it, with its local
 ``#include "..."`` lines replaced by the files they name. :data:`ELEMENTWISE` lists the
 cupy ElementwiseKernels, as data, so that tests/test_cuda_sources.py compiles them too
@@ -29,14 +29,14 @@ _INCLUDE = re.compile(r'^#include "([^"]+)"[ \t]*$', re.MULTILINE)
 
 
 def source_names() -> list[str]:
-    """The kernel source files (``*.cu``) in ``flambeau_cuda/cuda``."""
-    folder = resources.files(__package__) / "cuda"
+    """The kernel source files (``*.cu``) in ``flambeau_cuda/sources``."""
+    folder = resources.files(__package__) / "sources"
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".cu"))
 
 
 def source(name: str) -> str:
-    """The text of ``cuda/<name>`` with local includes pasted in (each file once)."""
-    folder = resources.files(__package__) / "cuda"
+    """The text of ``sources/<name>`` with local includes pasted in (each file once)."""
+    folder = resources.files(__package__) / "sources"
     seen: set[str] = set()
 
     def expand(file: str) -> str:
@@ -92,7 +92,7 @@ class RawKernels:
         self._functions: dict[tuple[str, str], Any] = {}
 
     def get(self, file: str, name: str, dtype: np.dtype | None = None) -> Any:
-        """Kernel ``name`` (``name_f32``/``name_f64`` for ``dtype``) of ``cuda/<file>``;
+        """Kernel ``name`` (``name_f32``/``name_f64`` for ``dtype``) of ``sources/<file>``;
         call it with the kernel set's device current."""
         if dtype is not None:
             name = f"{name}_{SUFFIX[np.dtype(dtype)]}"
