@@ -11,7 +11,7 @@ import _harness  # first: pins BLAS/torch threads before they load
 import flambeau
 from flambeau._ops import elementwise as ew
 from flambeau._ops import reduction
-from flambeau.nn._norm import normalize_op
+from flambeau._ops.normalization import normalize_op
 
 
 def _composition(x, axes):

@@ -151,6 +151,23 @@ def test_pending_initializers_run_at_materialization():
         assert model[1].bias.detach().numpy().tolist() == [0.0, 0.0]
 
 
+def test_lazy_parameter_answers_attribute_probes():
+    """hasattr(), inspect.unwrap and doctest's finder probe dunder and private names: those
+    are plain missing attributes, while public names keep the helpful lazy error."""
+    import doctest
+    import inspect
+
+    from flambeau.nn import parameter
+
+    pending = nn.Parameter()._data
+    assert not hasattr(pending, "__wrapped__")
+    assert not hasattr(pending, "_private")
+    assert inspect.unwrap(pending) is pending
+    assert doctest.DocTestFinder().find(parameter)  # walks the module's globals, PENDING too
+    with pytest.raises(nn.UninitializedParameterError, match=r"uninitialized.*run the model"):
+        pending.shape  # noqa: B018
+
+
 def test_lazy_model_moves_before_materialization():
     net = nn.Sequential(nn.LazyLinear(3))
     net.to("boxed:1")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _device, _dtypes
-from ._ops._common import resolve_device
+from ._device import resolve_device
 from ._tensor import Tensor, _wrap
 from .errors import DTypeError, ShapeError
 

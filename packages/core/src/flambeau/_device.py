@@ -87,9 +87,8 @@ _SCOPED: contextvars.ContextVar[tuple[Device, ...]] = contextvars.ContextVar(
     "flambeau_scoped_devices", default=()
 )
 _GLOBAL_DEFAULT: list[Device] = []
-_KERNEL_CACHE: dict[tuple[str, int], Kernels] = {}
-# Other caches keyed by device (the tensor layer's) register a clearing function here.
-_CACHE_CLEARERS: list = []
+# The one device cache: what users pass (names, Devices) -> (canonical Device, kernels).
+_RESOLVED: dict[Any, tuple[Device, Kernels]] = {}
 
 
 def device(spec: str | Device, index: int | None = None) -> Device:
@@ -225,23 +224,35 @@ def dlpack_owner(obj: Any) -> tuple[Device, Kernels] | None:
     return None
 
 
+def resolve_device(spec: Any = None) -> tuple[Device, Kernels]:
+    """(canonical device, kernel set) for a device name, :class:`Device` or ``None`` (the
+    default device); cached, and raises if the device cannot be used."""
+    if spec is None:
+        spec = get_default_device()
+    hit = _RESOLVED.get(spec)
+    if hit is not None:
+        return hit
+    dev = spec if isinstance(spec, Device) else device(spec)
+    hit = _RESOLVED.get(dev)
+    if hit is None:
+        backend, index = _resolve(dev)
+        kernels = backend.kernels(index)
+        validate_kernels(backend.name, kernels)
+        # Like PyTorch, tensors on the host report plain ``cpu``; others carry their index.
+        canonical = Device("cpu") if dev.type == "cpu" else Device(dev.type, dev.index or 0)
+        hit = _RESOLVED[dev] = (canonical, kernels)
+    _RESOLVED[spec] = hit
+    return hit
+
+
 def kernels_for(dev: Device) -> Kernels:
     """The (cached) kernel set of ``dev``; raises if the device cannot be used."""
-    key = (dev.type, dev.index or 0)
-    cached = _KERNEL_CACHE.get(key)
-    if cached is None:
-        backend, index = _resolve(dev)
-        cached = backend.kernels(index)
-        validate_kernels(backend.name, cached)
-        _KERNEL_CACHE[key] = cached
-    return cached
+    return resolve_device(dev)[1]
 
 
 def clear_kernel_cache() -> None:
     """Forget cached kernel sets (after backends are registered or removed)."""
-    _KERNEL_CACHE.clear()
-    for clear in _CACHE_CLEARERS:
-        clear()
+    _RESOLVED.clear()
 
 
 def synchronize(dev: str | Device | None = None) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 
 from . import _dtypes
 from ._creation import _finish, _shape_args
+from ._device import resolve_device
 from ._ops import elementwise as ew
-from ._ops._common import resolve_device
 from ._ops.shape import reshape, slice_tensor
 from ._tensor import Tensor, _wrap
 from .errors import DTypeError

@@ -1,1 +1,8 @@
-"""Operations on tensors, written once against the kernel contract, gradients beside them."""
+"""Operations on tensors, written once against the kernel contract, gradients beside them.
+
+Tensor ops: ``elementwise``, ``reduction``, ``linalg`` (with ``linear``), ``shape``,
+``indexing``, ``inplace``. The functions behind ``nn.functional``: ``activation``,
+``softmax``, ``conv``, ``pooling``, ``normalization``, ``embedding``, ``loss``. Optimizer
+updates: ``optim_steps``. Shared by all: ``_common`` (the internal API) and
+``_dispatch`` (a backend's fused kernel or the reference composition).
+"""

@@ -1,4 +1,11 @@
-"""What every operation needs: device resolution, operand checks, promotion, grad helpers."""
+"""The internal API every operation uses: device resolution, operand checks, dtype
+promotion and casting, gradient helpers.
+
+Operations import the graph pieces from their homes (``record``, ``SavedOutput`` from
+``flambeau.autograd._engine``; grad mode ``STATE`` from ``flambeau.autograd._mode``;
+``Tensor`` and ``_wrap`` from ``flambeau._tensor``); the optional fused kernels come from
+:mod:`flambeau._ops._dispatch`.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from .. import _device, _dtypes
+from .. import _dtypes
 from .._tensor import Tensor, _wrap
-from ..autograd._engine import SavedOutput, record
+from ..autograd._engine import record
 from ..autograd._mode import STATE
 from ..backends import normalize_axes
 from ..errors import DeviceMismatchError, DTypeError
 
-_RESOLVED: dict[Any, tuple[_device.Device, Any]] = {}
+__all__ = ["SCALAR_TYPES", "arange_like", "cast", "full_like_device", "has_values",
+           "int_range", "needs_grad", "reduction_axes", "require_float",
+           "same_device", "scalar_for", "to_tensor", "unbroadcast"]
 
 SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
-
-__all__ = ["STATE", "SavedOutput", "Tensor", "_wrap", "record"]
-
-
-def resolve_device(device: Any = None) -> tuple[_device.Device, Any]:
-    """(canonical device, kernels) for a device name, :class:`Device` or ``None`` (default)."""
-    if device is None:
-        device = _device.get_default_device()
-    hit = _RESOLVED.get(device)
-    if hit is not None:
-        return hit
-    dev = _device.device(device)
-    kernels = _device.kernels_for(dev)
-    # Like PyTorch, tensors on the host report plain ``cpu``; others carry their index.
-    canonical = _device.Device("cpu") if dev.type == "cpu" else _device.Device(dev.type,
-                                                                                dev.index or 0)
-    _RESOLVED[device] = (canonical, kernels)
-    return canonical, kernels
+"""Python and numpy scalars that operations take in place of a tensor operand."""
 
 
-def _forget_resolved() -> None:
-    _RESOLVED.clear()
-
-
-_device._CACHE_CLEARERS.append(_forget_resolved)
 
 
 def needs_grad(*tensors: Any) -> bool:

@@ -12,20 +12,11 @@ from typing import Any
 import numpy as np
 
 from .. import _dtypes
+from .._tensor import Tensor, _wrap
+from ..autograd._engine import SavedOutput, record
+from ..autograd._mode import STATE
 from ..backends import broadcast_shape
-from ._common import (
-    SCALAR_TYPES,
-    STATE,
-    SavedOutput,
-    Tensor,
-    _wrap,
-    cast,
-    full_like_device,
-    record,
-    same_device,
-    scalar_for,
-    unbroadcast,
-)
+from ._common import SCALAR_TYPES, cast, full_like_device, same_device, scalar_for, unbroadcast
 
 # --- binary -----------------------------------------------------------------------------
 

@@ -15,17 +15,16 @@ from typing import Any
 import numpy as np
 
 from .. import _dtypes
+from .._tensor import Tensor, _wrap
+from ..autograd._engine import record
 from ..backends import normalize_axis
 from ..errors import FlambeauIndexError, ShapeError
 from ._common import (
-    Tensor,
-    _wrap,
     arange_like,
     cast,
     full_like_device,
     int_range,
     needs_grad,
-    record,
     same_device,
     scalar_for,
     to_tensor,

@@ -11,20 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtypes
+from .._tensor import Tensor, _wrap
 from ..autograd._engine import AutogradError
+from ..autograd._mode import STATE
 from ..backends import broadcast_shape
 from ..errors import DTypeError, MemoryOverlapError, ShapeError
 from . import elementwise as ew
-from ._common import (
-    SCALAR_TYPES,
-    STATE,
-    Tensor,
-    _wrap,
-    cast,
-    full_like_device,
-    same_device,
-    scalar_for,
-)
+from ._common import SCALAR_TYPES, cast, full_like_device, same_device, scalar_for
 
 
 def check_inplace(target: Tensor, *others: Any) -> bool:

@@ -1,13 +1,17 @@
-"""Matrix products: matmul (with PyTorch's 1-d rules), mm, bmm, mv, dot, outer."""
+"""Matrix products: matmul (with PyTorch's 1-d rules), mm, bmm, mv, dot, outer, linear."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import _dtypes
+from .._tensor import Tensor, _wrap
+from ..autograd._engine import record
+from ..autograd._mode import STATE
 from ..backends import broadcast_shape
 from ..errors import ShapeError
-from ._common import STATE, Tensor, _wrap, cast, record, same_device, unbroadcast
+from ._common import cast, same_device, unbroadcast
+from .elementwise import add
 from .shape import reshape, squeeze_axes, transpose, unsqueeze
 
 
@@ -107,3 +111,15 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """Outer product of two vectors."""
     return matmul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``.
+
+    >>> import flambeau
+    >>> from flambeau.nn import functional as F
+    >>> F.linear(flambeau.ones(1, 2), flambeau.ones(3, 2), flambeau.ones(3)).tolist()
+    [[3.0, 3.0, 3.0]]
+    """
+    out = matmul(input, transpose(weight, -2, -1) if weight.ndim == 2 else weight)
+    return out if bias is None else add(out, bias)

@@ -9,19 +9,12 @@ from typing import Any
 import numpy as np
 
 from .. import _dtypes
+from .._tensor import Tensor, _wrap
+from ..autograd._engine import SavedOutput, record
+from ..autograd._mode import STATE
 from ..backends import normalize_axis
 from ..errors import ShapeError
-from ._common import (
-    STATE,
-    SavedOutput,
-    Tensor,
-    _wrap,
-    cast,
-    full_like_device,
-    record,
-    reduction_axes,
-    require_float,
-)
+from ._common import cast, full_like_device, reduction_axes, require_float
 from .elementwise import (
     div,
     eq,

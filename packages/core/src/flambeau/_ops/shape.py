@@ -8,19 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _dtypes
+from .._tensor import Tensor, _wrap
+from ..autograd._engine import record
+from ..autograd._mode import STATE
 from ..backends import broadcast_shape, normalize_axes, normalize_axis
 from ..errors import ShapeError
-from ._common import (
-    STATE,
-    Tensor,
-    _wrap,
-    cast,
-    full_like_device,
-    record,
-    same_device,
-    scalar_for,
-    unbroadcast,
-)
+from ._common import cast, full_like_device, same_device, scalar_for, unbroadcast
 
 
 def _sizes(shape: Any) -> tuple[int, ...]:
@@ -295,16 +288,19 @@ def split(input: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Ten
         if size <= 0:
             raise ValueError(f"split_size must be positive, got {size}")
         sections = [builtins.min(size, total - start) for start in range(0, total, size)] or [0]
+        name = "SplitBackward0"
     else:
         sections = [int(s) for s in split_size_or_sections]
         if builtins.sum(sections) != total:
             raise ShapeError(f"split: sections {sections} sum to {builtins.sum(sections)}, but "
                              f"dimension {axis} has size {total}")
-    pieces, start = [], 0
+        name = "SplitWithSizesBackward0"
+    lead = (slice(None),) * axis
+    indices, start = [], 0
     for size in sections:
-        pieces.append(narrow(input, axis, start, size))
+        indices.append(lead + (slice(start, start + size),))
         start += size
-    return tuple(pieces)
+    return disjoint_views(input, indices, name)
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -319,10 +315,64 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along ``dim``, each without that dimension."""
     axis = normalize_axis(dim, input.ndim)
-    return tuple(
-        slice_tensor(input, (slice(None),) * axis + (i,))
-        for i in range(input._data.shape[axis])
-    )
+    lead = (slice(None),) * axis
+    return disjoint_views(input, [lead + (i,) for i in range(input._data.shape[axis])],
+                          "UnbindBackward0")
+
+
+def disjoint_views(input: Tensor, indices: Sequence[tuple], name: str) -> tuple[Tensor, ...]:
+    """Basic-index views of ``input`` that share no element (as ``split``, ``chunk`` and
+    ``unbind`` make them), differentiable at a linear cost.
+
+    Separate :func:`slice_tensor` views would each send back a zero tensor of the input's
+    full shape holding its gradient, which the engine then sums: O(n²) work for n views
+    (an RNN's time steps). Here every view writes its gradient into one buffer and sends
+    a 0-d token instead; one node, run after every view's (the engine counts its
+    dependencies), hands the buffer to ``input``. Gradients are written, not added, so the
+    views must not overlap. Each view's node is named ``name``.
+    """
+    data, kernels = input._data, input._k
+    track = STATE.enabled and input.requires_grad and len(indices) > 0
+    if track:
+        shape, dtype = data.shape, input.dtype
+        shared: dict[str, Any] = {}
+        anchor = _wrap(data, input._device, kernels)
+        record(anchor, name, (input,), lambda _tokens: (_collect(shared),))
+        gathering, collect = anchor.grad_fn, anchor.grad_fn.backward_fn
+    out = []
+    for index in indices:
+        view = _wrap(kernels.getitem(data, index), input._device, kernels)
+        view._version = input._version
+        view._base = input
+        view._overlapping = input._overlapping
+        if track:
+            def backward(g: Tensor, index: tuple = index) -> tuple[Tensor]:
+                # The gathering node saves no tensors: as with PyTorch's split, a backward
+                # through other pieces may follow one that freed it, so re-arm it.
+                gathering.backward_fn = collect
+                buffer = shared.get("buffer")
+                if buffer is None:
+                    buffer = shared["buffer"] = full_like_device(0, shape, dtype, g)
+                buffer._k.setitem(buffer._data, index, g._data)
+                if STATE.enabled and g.requires_grad:  # create_graph: keep g for the adjoint
+                    shared.setdefault("graph", []).append((index, g))
+                return (full_like_device(0, (), dtype, g),)
+
+            record(view, name, (anchor,), backward)
+        out.append(view)
+    return tuple(out)
+
+
+def _collect(shared: dict[str, Any]) -> Tensor:
+    """The gradient buffer the views of :func:`disjoint_views` wrote (taken, so that the
+    next backward starts a new one); under ``create_graph`` its adjoint, the views'
+    slices again, is recorded."""
+    buffer = shared.pop("buffer")
+    graph = shared.pop("graph", ())
+    if graph:
+        record(buffer, "SliceBackwardBackward0", [g for _, g in graph],
+               lambda gg: tuple(slice_tensor(gg, index) for index, _ in graph))
+    return buffer
 
 
 def flip(input: Tensor, dims: Any) -> Tensor:

@@ -166,7 +166,8 @@ REQUIRED_KERNELS: dict[str, str] = {
 OPTIONAL_KERNELS: dict[str, str] = {
     # Zero-copy host memory, for backends whose device memory *is* host memory (the cpu
     # backend). flambeau.load uses them to adopt the arrays it reads (or, with mmap=True,
-    # file mappings) without a copy, flambeau.save to write tensors without one. References: from_numpy / to_numpy.
+    # file mappings) without a copy, flambeau.save to write tensors without one.
+    # References: from_numpy / to_numpy.
     "from_numpy_shared": "from_numpy_shared(host: numpy.ndarray) -> device array using "
     "host's memory, no copy (writes to one show in the other); host is writable (possibly "
     "a copy-on-write file mapping), aligned, native byte order, of a DTYPES dtype, and the "
@@ -182,7 +183,7 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "from_peer": "from_peer(x) -> a copy on this device of x, an array of another device of "
     "the same backend (a GPU peer copy)",
     # Softmax and cross entropy take float32 or float64 arrays. References in
-    # flambeau.nn._softmax and flambeau.nn._loss.
+    # flambeau._ops.softmax and flambeau._ops.loss.
     "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x), axis), x of ndim >= 1. "
     "Reference: softmax_reference",
     "log_softmax": "log_softmax(x, axis) -> x - logsumexp(x, axis), x of ndim >= 1. "
@@ -196,7 +197,8 @@ OPTIONAL_KERNELS: dict[str, str] = {
     # Convolution and pooling take NCHW arrays of one float dtype; kernel, stride, padding
     # and dilation are (h, w) pairs of ints (padding: on both sides); window o of an axis
     # reads o*stride - padding + i*dilation, and window counts follow
-    # flambeau.backends.window_count. The references are in flambeau.nn._conv.
+    # flambeau.backends.window_count. The references are in flambeau._ops.conv and
+    # flambeau._ops.pooling.
     "conv2d": "conv2d(x, w, stride, padding, dilation, groups) -> y: PyTorch's conv2d "
     "(cross-correlation, zero padding, no bias) of x (N, C, H, W) with w "
     "(O, C // groups, kh, kw); y (N, O, Ho, Wo)",
@@ -219,7 +221,7 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "count_include_pad, divisor_override) -> dx of shape x_shape, avg_pool2d's gradient",
     # Normalisation takes float arrays of one dtype; weight, bias, mean and var are None or
     # arrays that broadcast against x; axes are normalised and sorted. The references are
-    # flambeau.nn._norm.layer_norm_reference and batch_norm_reference.
+    # flambeau._ops.normalization.layer_norm_reference and batch_norm_reference.
     "layer_norm": "layer_norm(x, weight, bias, axes, eps) -> (y, mean, var): mean and "
     "biased variance of x over axes (kept as size-1 dimensions) and y = (x - mean) / "
     "sqrt(var + eps) * weight + bias (either may be None); layer, group and training-mode "
@@ -228,7 +230,7 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "sqrt(var + eps) * weight + bias with the given statistics (eval-mode batch norm)",
     # Fused optimizer steps update lists of same-device arrays in place (params, buffers;
     # grads are read only); scalars are keyword arguments. The references are
-    # flambeau.optim.sgd.sgd_step and flambeau.optim.adam.adam_step.
+    # flambeau._ops.optim_steps (sgd_step, adam_step).
     "sgd_step": "sgd_step(params, grads, bufs, *, lr, momentum, dampening, weight_decay, "
     "nesterov, maximize): g = ±grad + weight_decay*p; with bufs (None if no momentum) "
     "buf = momentum*buf + (1-dampening)*g, g = g + momentum*buf if nesterov else buf; "

@@ -187,5 +187,11 @@ def default_linear_init(weight: Tensor, bias: Tensor | None) -> None:
     and U(±1/sqrt(fan_in)) biases."""
     kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
-        bound = _fan_in_bias_bound(weight)
-        uniform_(bias, -bound, bound)
+        default_linear_init_bias(bias, weight)
+
+
+def default_linear_init_bias(bias: Tensor, weight: Tensor) -> None:
+    """U(±1/sqrt(fan_in)) for a bias, fan_in taken from ``weight`` (a lazy layer's bias
+    is initialised after its weight)."""
+    bound = _fan_in_bias_bound(weight)
+    uniform_(bias, -bound, bound)

@@ -355,8 +355,9 @@ class Module:
                         continue
                     if id(value) not in moved:
                         cast_dtype = dtype if value.dtype.kind == "f" else None
-                        new = tensor_to(value.detach(), device=device, dtype=cast_dtype)
-                        if new._data is not value._data:
+                        detached = value.detach()
+                        new = tensor_to(detached, device=device, dtype=cast_dtype)
+                        if new is not detached:  # moved or cast: a new array
                             value.data = new
                         if value.grad is not None:
                             value.grad = tensor_to(value.grad, device=device,

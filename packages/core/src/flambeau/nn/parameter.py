@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 
 from .. import _dtypes
-from .._ops._common import resolve_device
+from .._device import resolve_device
 from .._tensor import Tensor, _copy_state, _wrap
 from ..errors import FlambeauError
 
@@ -34,6 +34,10 @@ class _Pending:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
+        # Probes for dunder or private names (hasattr(), inspect.unwrap, copy, doctest's
+        # finder) must see an ordinary missing attribute, not the lazy-parameter error.
+        if name.startswith("_"):
+            raise AttributeError(name)
         raise UninitializedParameterError(f"this parameter is uninitialized (lazy): {_ADVICE}")
 
     def __repr__(self) -> str:
@@ -71,9 +75,9 @@ class Parameter(Tensor):
         self._base = None
         self._lazy = None
         self.requires_grad = requires_grad
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self.dtype.kind != "f":
             raise TypeError(f"only floating-point parameters can require gradients, got "
-                            f"{self._data.dtype}; pass requires_grad=False")
+                            f"{self.dtype}; pass requires_grad=False")
 
     # --- lazy state ---------------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class Parameter(Tensor):
         dev = lazy.device if lazy.device is not None else device
         dt = lazy.dtype or (dtype and _dtypes.as_dtype(dtype)) or _dtypes.DEFAULT_FLOAT
         dev, kernels = resolve_device(dev)
+        # Storage: the lazy parameter allocates its own, in place (the object is kept).
         self._data = kernels.full(tuple(shape), 0, dt)
         self._device, self._k = dev, kernels
         self._lazy = None
@@ -131,6 +136,7 @@ class Parameter(Tensor):
             out = Parameter(None, self.requires_grad)
             out._lazy = copy.deepcopy(self._lazy, memo)
         else:
+            # Storage: a copy of this parameter's own array, on its device.
             out = Parameter(_wrap(self._k.copy(self._data), self._device, self._k),
                             self.requires_grad)
             if self.grad is not None:
@@ -138,7 +144,7 @@ class Parameter(Tensor):
         memo[id(self)] = out
         return out
 
-    def __reduce_ex__(self, protocol: int) -> Any:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
         return (_rebuild_parameter, (None if self._lazy is not None else
                                      self.numpy(force=True), str(self._device),
                                      self.requires_grad))
@@ -185,3 +191,33 @@ def UninitializedBuffer() -> Parameter:
 def is_lazy(value: Any) -> bool:
     """True for an uninitialised parameter."""
     return isinstance(value, Parameter) and value._lazy is not None
+
+
+# --- lazy layer names (``nn.LazyLinear`` ...) -------------------------------------------
+# ``nn.LazyLinear(10)`` returns an ``nn.Linear`` with uninitialised parameters, so after
+# the first forward ``type(m) == nn.Linear`` holds (D2L relies on it) without swapping
+# classes as PyTorch does. ``isinstance(m, nn.LazyLinear)`` is true while ``m`` is such a
+# layer that still waits for its shapes.
+
+
+class _LazyAlias(type):
+    """Metaclass of the lazy names: calling builds the real layer; isinstance checks it
+    is that layer with parameters (or lazy buffers) still uninitialised."""
+
+    _build: Callable[..., Any]
+    _layer: type
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._build(*args, **kwargs)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, cls._layer) and any(
+            is_lazy(p)
+            for table in (instance._parameters, instance._buffers) for p in table.values()
+        )
+
+
+def lazy_alias(name: str, layer: type, build: Callable[..., Any], doc: str) -> type:
+    """A lazy name for ``layer`` whose constructor is ``build``."""
+    return _LazyAlias(name, (), {"_build": staticmethod(build), "_layer": layer,
+                                 "__doc__": doc, "__module__": "flambeau.nn"})

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._device import resolve_device
 from .._meta import MetaArray
-from .._ops._common import resolve_device
 from .._random import default_generator
 from .._tensor import Tensor
 from ..autograd import no_grad
@@ -147,7 +147,7 @@ class _OnMeta:
                     self.saved[id(value)] = (value, _state_of(value))
                     if is_lazy(value):
                         value._lazy.device = "meta"
-                    else:
+                    else:  # storage swapped for a meta array, restored on exit
                         value._data = MetaArray(value._data.shape, value._data.dtype)
                         value._device, value._k = device, kernels
 
@@ -165,6 +165,7 @@ class _OnMeta:
 
 
 def _state_of(value: Tensor) -> dict:
+    # The storage slots the meta run swaps out, to put back as they were.
     state = {"_data": value._data, "_device": value._device, "_k": value._k,
              "grad": value.grad}
     if isinstance(value, Parameter):

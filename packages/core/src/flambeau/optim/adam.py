@@ -1,18 +1,18 @@
 """Adam and AdamW (Kingma & Ba; Loshchilov & Hutter), with AMSGrad.
 
-:func:`adam_step` is the reference composition of the optional fused kernel
-``adam_step`` (see :data:`flambeau.backends.OPTIONAL_KERNELS`).
+Updates run through :func:`flambeau._ops.optim_steps.adam_update`: the backend's
+optional fused kernel ``adam_step`` (see :data:`flambeau.backends.OPTIONAL_KERNELS`)
+where it has one, else :func:`adam_step`, its reference composition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from .._ops import elementwise as ew
-from .._ops.inplace import binary_
+from .._ops.optim_steps import adam_step, adam_update
 from .._tensor import Tensor
-from .optimizer import Optimizer, partition_by_device, zeros_like_param
+from .optimizer import Optimizer, zeros_like_param
 
 
 class Adam(Optimizer):
@@ -76,11 +76,11 @@ class Adam(Optimizer):
                    "decoupled": bool(group["decoupled_weight_decay"]),
                    "maximize": bool(group["maximize"])}
         for step, params in by_step.items():
-            for chunk in partition_by_device(params):
-                states = [self.state[p] for p in chunk]
-                buffers = [[s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                           [s["max_exp_avg_sq"] for s in states] if amsgrad else None]
-                _run(chunk, buffers, step=step, **options)
+            states = [self.state[p] for p in params]
+            adam_update(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                        [s["exp_avg_sq"] for s in states],
+                        [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
+                        step=step, **options)
 
 
 class AdamW(Adam):
@@ -99,49 +99,6 @@ class AdamW(Adam):
                          decoupled_weight_decay=True)
 
 
-def _run(params: list[Tensor], buffers: list[Any], **options: Any) -> None:
-    """The fused kernel of the parameters' backend if it has one, else the composition."""
-    exp_avgs, exp_avg_sqs, max_exp_avg_sqs = buffers
-    fused = getattr(params[0]._k, "adam_step", None)
-    if fused is None:
-        adam_step(params, [p.grad for p in params], exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
-                  **options)
-        return
-    fused([p._data for p in params], [p.grad._data for p in params],
-          [m._data for m in exp_avgs], [v._data for v in exp_avg_sqs],
-          None if max_exp_avg_sqs is None else [v._data for v in max_exp_avg_sqs], **options)
-    for t in params + exp_avgs + exp_avg_sqs + (max_exp_avg_sqs or []):
-        t._version[0] += 1
 
-
-def adam_step(params: Sequence[Tensor], grads: Sequence[Tensor], exp_avgs: Sequence[Tensor],
-              exp_avg_sqs: Sequence[Tensor], max_exp_avg_sqs: Sequence[Tensor] | None, *,
-              step: int, lr: float, beta1: float, beta2: float, eps: float,
-              weight_decay: float, decoupled: bool, maximize: bool) -> None:
-    """One Adam update in place: the reference composition of the fused kernel
-    ``adam_step``. Call under ``no_grad``.
-
-    ``step`` is the step number (1 on the first update) of every parameter given;
-    ``max_exp_avg_sqs`` is ``None`` unless AMSGrad; ``grads`` are only read.
-    """
-    bias_correction1 = 1 - beta1**step
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    step_size = lr / bias_correction1
-    for i, param in enumerate(params):
-        grad = grads[i]
-        if maximize:
-            grad = -grad
-        if weight_decay != 0:
-            if decoupled:
-                param.mul_(1 - lr * weight_decay)
-            else:
-                grad = grad.add(param, alpha=weight_decay)
-        exp_avg, exp_avg_sq = exp_avgs[i], exp_avg_sqs[i]
-        # m + (1 - beta1) * (g - m): PyTorch's lerp_, the same rounding.
-        exp_avg.add_(ew.sub(grad, exp_avg), alpha=1 - beta1)
-        exp_avg_sq.mul_(beta2).add_(ew.mul(grad, grad), alpha=1 - beta2)
-        second = exp_avg_sq
-        if max_exp_avg_sqs is not None:
-            second = binary_("maximum", max_exp_avg_sqs[i], exp_avg_sq)
-        denom = ew.add(ew.div(ew.sqrt(second), bias_correction2_sqrt), eps)
-        param.add_(ew.div(exp_avg, denom), alpha=-step_size)
+# adam_step is re-exported: backend authors are told to find the kernel's reference here.
+__all__ = ["Adam", "AdamW", "adam_step"]

@@ -199,7 +199,7 @@ class Optimizer:
             if grad is None:
                 continue
             # ``.grad =`` checks both; ``param.data = ...`` may change them afterwards.
-            if grad._data.shape != param._data.shape:
+            if grad.shape != param.shape:
                 raise ShapeError(f"{type(self).__name__}: a parameter of shape "
                                  f"{list(param.shape)} has a gradient of shape "
                                  f"{list(grad.shape)}; they must match")
@@ -290,15 +290,6 @@ class Optimizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-
-
-def partition_by_device(params: list[Tensor]) -> list[list[Tensor]]:
-    """``params`` split by kernel set (device), order kept: a fused kernel gets arrays of
-    its own device only."""
-    chunks: dict[int, list[Tensor]] = {}
-    for param in params:
-        chunks.setdefault(id(param._k), []).append(param)
-    return list(chunks.values())
 
 
 def zeros_like_param(param: Tensor) -> Tensor:

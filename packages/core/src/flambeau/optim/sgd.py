@@ -1,17 +1,17 @@
 """Stochastic gradient descent, with momentum, dampening, Nesterov and weight decay.
 
-:func:`sgd_step` is the reference composition of the optional fused kernel
-``sgd_step`` (see :data:`flambeau.backends.OPTIONAL_KERNELS`): a backend that provides
-the kernel must match it.
+Updates run through :func:`flambeau._ops.optim_steps.sgd_update`: the backend's optional
+fused kernel ``sgd_step`` (see :data:`flambeau.backends.OPTIONAL_KERNELS`) where it has
+one, else :func:`sgd_step`, the reference composition that a kernel must match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from .._tensor import Tensor
-from .optimizer import Optimizer, partition_by_device, zeros_like_param
+from .._ops.optim_steps import sgd_step, sgd_update
+from .optimizer import Optimizer, zeros_like_param
 
 
 class SGD(Optimizer):
@@ -58,8 +58,8 @@ class SGD(Optimizer):
                    "weight_decay": float(group["weight_decay"]),
                    "nesterov": bool(group["nesterov"]), "maximize": bool(group["maximize"])}
         if momentum == 0:
-            for chunk in partition_by_device(params):
-                _run(chunk, None, dampening=float(group["dampening"]), **options)
+            sgd_update(params, [p.grad for p in params], None,
+                       dampening=float(group["dampening"]), **options)
             return
         # A fresh buffer starts as zeros and takes g whole (dampening 0): buf = g, as in
         # PyTorch, so fresh and running buffers go through the same formula.
@@ -72,42 +72,10 @@ class SGD(Optimizer):
             else:
                 running.append(param)
         for chosen, dampening in ((fresh, 0.0), (running, float(group["dampening"]))):
-            for chunk in partition_by_device(chosen):
-                bufs = [self.state[p]["momentum_buffer"] for p in chunk]
-                _run(chunk, bufs, dampening=dampening, **options)
+            bufs = [self.state[p]["momentum_buffer"] for p in chosen]
+            sgd_update(chosen, [p.grad for p in chosen], bufs, dampening=dampening, **options)
 
 
-def _run(params: list[Tensor], bufs: list[Tensor] | None, **options: Any) -> None:
-    """The fused kernel of the parameters' backend if it has one, else the composition."""
-    if not params:
-        return
-    fused = getattr(params[0]._k, "sgd_step", None)
-    if fused is None:
-        sgd_step(params, [p.grad for p in params], bufs, **options)
-        return
-    fused([p._data for p in params], [p.grad._data for p in params],
-          None if bufs is None else [b._data for b in bufs], **options)
-    for t in params + (bufs or []):
-        t._version[0] += 1
 
-
-def sgd_step(params: Sequence[Tensor], grads: Sequence[Tensor],
-             bufs: Sequence[Tensor] | None, *, lr: float, momentum: float, dampening: float,
-             weight_decay: float, nesterov: bool, maximize: bool) -> None:
-    """One SGD update of ``params`` (and ``bufs``) in place: the reference composition of
-    the fused kernel ``sgd_step``. Call under ``no_grad``.
-
-    ``bufs`` are the momentum buffers (``None`` without momentum), always updated as
-    ``momentum * buf + (1 - dampening) * g``; ``grads`` are only read.
-    """
-    for i, param in enumerate(params):
-        grad = grads[i]
-        if maximize:
-            grad = -grad
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
-        if bufs is not None:
-            buf = bufs[i]
-            buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-            grad = grad.add(buf, alpha=momentum) if nesterov else buf
-        param.add_(grad, alpha=-lr)
+# sgd_step is re-exported: backend authors are told to find the kernel's reference here.
+__all__ = ["SGD", "sgd_step"]

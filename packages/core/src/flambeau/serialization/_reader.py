@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .._ops._common import resolve_device
+from .._device import resolve_device
 from .._tensor import Size, Tensor, _wrap
 from ..errors import CheckpointNotFoundError, FlambeauIndexError, SerializationError
 from ._format import FILE_DTYPES, Entry, describe_path, read_header

@@ -18,17 +18,24 @@ or inside your own pytest suite, on every available device (or the ones named wi
 ``kernel_checks`` calls each kernel directly; ``op_checks`` checks the tensor operations
 built on them (values, dtypes and gradients); ``fused_checks`` compares the optional fused
 kernels a device has with the core's compositions. The kit needs pytest
-(``pip install "flambeau[testing]"``). Its helpers (:func:`check_op`, :func:`assert_close`,
-:func:`tolerance`) are importable for backends' own tests.
+(``pip install "flambeau[testing]"``). Its helpers (:func:`check_op`, :func:`check_fused`,
+:func:`assert_close`, :func:`tolerance`) are importable for backends' own tests.
 """
 
 from __future__ import annotations
 
 from ._compare import assert_close, tolerance
-from ._opcheck import check_op
+from ._opcheck import check_fused, check_op
 
-#: The modules of checks the kit runs, in order.
-CHECK_MODULES = ("flambeau.testing.kernel_checks", "flambeau.testing.op_checks",
-                 "flambeau.testing.fused_checks")
+#: The modules of checks the kit runs, in order (``op_checks`` is a package: its modules).
+CHECK_MODULES = (
+    "flambeau.testing.kernel_checks",
+    "flambeau.testing.op_checks.elementwise",
+    "flambeau.testing.op_checks.reductions",
+    "flambeau.testing.op_checks.shapes",
+    "flambeau.testing.op_checks.inplace",
+    "flambeau.testing.op_checks.conversions",
+    "flambeau.testing.fused_checks",
+)
 
-__all__ = ["CHECK_MODULES", "assert_close", "check_op", "tolerance"]
+__all__ = ["CHECK_MODULES", "assert_close", "check_fused", "check_op", "tolerance"]

@@ -1,4 +1,4 @@
-"""``check_op``: one call checks an operation's values and gradients against numpy.
+"""``check_op`` and ``check_fused``: one call checks an operation against its reference.
 
 In the style of Chainer's ``FunctionTestCase`` and tinygrad's ``helper_test_op``: give the
 flambeau function, a numpy reference and numpy inputs; the helper does the rest.
@@ -6,6 +6,12 @@ flambeau function, a numpy reference and numpy inputs; the helper does the rest.
 >>> import numpy as np, flambeau
 >>> x = np.array([[0.5, -1.0, 2.0]], np.float32)
 >>> check_op(lambda a: a * a + 1, lambda a: a * a + 1, [x], flambeau.device("cpu"))
+
+``check_fused`` does the same for a device's optional fused kernel, against the core's
+composition of required kernels on the same device:
+
+>>> softmax = lambda t, dim: t.exp() / t.exp().sum(dim, keepdim=True)
+>>> check_fused("softmax", softmax, [x, 1], flambeau.device("cpu"))
 """
 
 from __future__ import annotations
@@ -60,6 +66,51 @@ def check_op(fn: Callable[..., Any], reference: Callable[..., Any], inputs: Sequ
     positions = _grad_positions(inputs, grad)
     if positions:
         _check_grads(fn, reference, inputs, device, positions)
+
+
+def check_fused(name: str, reference: Callable[..., Any], inputs: Sequence[Any], device: Any,
+                *, rtol: float | None = None, atol: float | None = None, what: str = "") -> None:
+    """Assert that ``device``'s fused kernel ``name`` agrees with ``reference``; skip the
+    check (pytest) when the device has no such kernel, since the reference then runs.
+
+    Args:
+        name: an optional kernel (:data:`~flambeau.backends.OPTIONAL_KERNELS`).
+        reference: the core's composition, called with tensors on ``device``.
+        inputs: numpy arrays and scalars (given to the kernel as the device's arrays and
+            to ``reference`` as tensors) and other arguments (shapes, axes, ``None``) given
+            to both as they are.
+        device: the device whose kernel is checked.
+        rtol, atol: tolerances of float outputs (default: by dtype, see :func:`tolerance`);
+            a kernel that sums in another order than the composition needs looser ones.
+        what: names the case in failure messages (default: ``name``).
+
+    The kernel returns an array or a tuple of them, the reference a tensor or a tuple of
+    them; each output must match in shape, dtype and value.
+    """
+    import flambeau
+    from flambeau._device import kernels_for
+
+    k = kernels_for(device)
+    kernel = getattr(k, name, None)
+    if kernel is None:
+        import pytest
+
+        pytest.skip(f"{device} has no fused {name} kernel; the core's composition runs "
+                    "instead")
+    arrays = [isinstance(x, (np.ndarray, np.generic)) for x in inputs]  # 0-d ones too
+    got = _as_list(kernel(*(k.from_numpy(np.asarray(x)) if a else x
+                            for x, a in zip(inputs, arrays))))
+    wanted = _as_list(reference(*(flambeau.tensor(x, dtype=x.dtype, device=device) if a
+                                  else x for x, a in zip(inputs, arrays))))
+    label = what or name
+    assert len(got) == len(wanted), (
+        f"{label}: {len(got)} outputs, the reference has {len(wanted)}")
+    for i, (out, want) in enumerate(zip(got, wanted)):
+        expected = want.numpy(force=True)
+        exact = expected.dtype.kind != "f"  # indices, counts: no tolerance
+        assert_close(k.to_numpy(out), expected, rtol=0 if exact else rtol,
+                     atol=0 if exact else atol,
+                     what=label if len(got) == 1 else f"{label} output {i}")
 
 
 def _check_grads(fn: Callable, reference: Callable, inputs: Sequence[Any], device: Any,

@@ -4,8 +4,9 @@ For each fused kernel of :data:`~flambeau.backends.OPTIONAL_KERNELS` covered her
 (convolution, pooling, optimizer updates, softmax and cross-entropy, layer and batch
 norm), a check calls the device's kernel directly and compares its result with the
 reference composition the core runs when a backend lacks it, computed on the same device
-from required kernels only. A device without a kernel skips its checks: the composition
-is then what runs, and ``op_checks`` covers it.
+from required kernels only: one :func:`~flambeau.testing.check_fused` call each, but for
+the optimizer updates, which run several steps in place. A device without a kernel skips
+its checks: the composition is then what runs, and ``op_checks`` covers it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ import pytest
 
 import flambeau
 from flambeau._device import kernels_for
-from flambeau.nn import _conv, _loss, _norm, _softmax
+from flambeau._ops import conv as _conv
+from flambeau._ops import loss as _loss
+from flambeau._ops import normalization as _norm
+from flambeau._ops import pooling as _pool
+from flambeau._ops import softmax as _softmax
 
 from ._compare import assert_close
+from ._opcheck import check_fused
 from .kernel_checks import _require
 
 FLOATS = ("float32", "float64")
@@ -65,9 +71,10 @@ def _random(shape, dtype, seed: int) -> np.ndarray:
     return (values * 4 - 2 + rng.uniform(0, 1e-3, shape)).astype(dtype)
 
 
-def _close(actual, expected, dtype, what: str) -> None:
-    loose = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}[np.dtype(dtype).name]
-    assert_close(actual, expected, rtol=loose[0], atol=loose[1], what=what)
+def _loose(dtype) -> dict:
+    """Tolerances of a kernel that sums in another order than the composition."""
+    return {"float32": {"rtol": 1e-4, "atol": 1e-5},
+            "float64": {"rtol": 1e-10, "atol": 1e-12}}[np.dtype(dtype).name]
 
 
 def _conv_inputs(case: str, dtype: str):
@@ -83,60 +90,52 @@ def _conv_inputs(case: str, dtype: str):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
 def test_fused_conv2d(device, supported_dtypes, case, dtype):
-    kernel = _kernel(device, "conv2d")
     _require(supported_dtypes, dtype)
     x, w, _, args = _conv_inputs(case, dtype)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(x), k.from_numpy(w), *args))
-    want = _conv.conv2d_op(_tensor(x, device), _tensor(w, device), args, fused=False)
-    _close(got, want.numpy(), dtype, f"conv2d {case}")
+    check_fused("conv2d", lambda x, w, *_: _conv.conv2d_op(x, w, args, fused=False),
+                [x, w, *args], device, what=f"conv2d {case}", **_loose(dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
 def test_fused_conv2d_grad_input(device, supported_dtypes, case, dtype):
-    kernel = _kernel(device, "conv2d_grad_input")
     _require(supported_dtypes, dtype)
     x, w, g, args = _conv_inputs(case, dtype)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(g), k.from_numpy(w), x.shape, *args))
-    want = _conv.conv2d_grad_input_op(_tensor(g, device), _tensor(w, device), x.shape, args,
-                                      fused=False)
-    _close(got, want.numpy(), dtype, f"conv2d_grad_input {case}")
+    check_fused("conv2d_grad_input", _conv_grad_input_reference(args), [g, w, x.shape, *args],
+                device, what=f"conv2d_grad_input {case}", **_loose(dtype))
+
+
+def _conv_grad_input_reference(args):
+    return lambda g, w, shape, *_: _conv.conv2d_grad_input_op(g, w, shape, args, fused=False)
 
 
 @pytest.mark.parametrize("extra", [(1, 0), (0, 2), (1, 1)])
 def test_fused_conv2d_grad_input_larger_input(device, supported_dtypes, extra):
     """An x_shape with rows or columns no window reads (conv_transpose2d's output_padding)
     gets zeros there."""
-    kernel = _kernel(device, "conv2d_grad_input")
     _require(supported_dtypes, "float32")
     x, w, g, args = _conv_inputs("strided", "float32")
     x_shape = (*x.shape[:2], x.shape[2] + extra[0], x.shape[3] + extra[1])
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(g), k.from_numpy(w), x_shape, *args))
-    want = _conv.conv2d_grad_input_op(_tensor(g, device), _tensor(w, device), x_shape, args,
-                                      fused=False)
-    _close(got, want.numpy(), "float32", "conv2d_grad_input")
+    check_fused("conv2d_grad_input", _conv_grad_input_reference(args), [g, w, x_shape, *args],
+                device, **_loose("float32"))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
 def test_fused_conv2d_grad_weight(device, supported_dtypes, case, dtype):
-    kernel = _kernel(device, "conv2d_grad_weight")
     _require(supported_dtypes, dtype)
     x, w, g, args = _conv_inputs(case, dtype)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(g), k.from_numpy(x), w.shape, *args))
-    want = _conv.conv2d_grad_weight_op(_tensor(g, device), _tensor(x, device), w.shape, args,
-                                       fused=False)
-    _close(got, want.numpy(), dtype, f"conv2d_grad_weight {case}")
+    check_fused("conv2d_grad_weight",
+                lambda g, x, shape, *_: _conv.conv2d_grad_weight_op(g, x, shape, args,
+                                                                    fused=False),
+                [g, x, w.shape, *args], device, what=f"conv2d_grad_weight {case}",
+                **_loose(dtype))
 
 
 def _pool_inputs(case: str, dtype: str, device):
     x_shape, kernel, stride, padding, dilation, ceil_mode = POOL_CASES[case]
     x = _random(x_shape, dtype, 4)
-    args = _conv._pool_args("pool", _tensor(x, device), kernel, stride, padding, dilation,
+    args = _pool.pool_args("pool", _tensor(x, device), kernel, stride, padding, dilation,
                             ceil_mode, x_shape)
     return x, _random((*x_shape[:2], *args.out), dtype, 5), args
 
@@ -144,27 +143,23 @@ def _pool_inputs(case: str, dtype: str, device):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(POOL_CASES))
 def test_fused_max_pool2d(device, supported_dtypes, case, dtype):
-    kernel = _kernel(device, "max_pool2d")
     _require(supported_dtypes, dtype)
     x, _, args = _pool_inputs(case, dtype, device)
-    k = kernels_for(device)
-    values, indices = kernel(k.from_numpy(x), *args[:5])
-    want_values, want_indices = _conv.max_pool2d_op(_tensor(x, device), args, fused=False)
-    assert_close(k.to_numpy(values), want_values.numpy(), what=f"max_pool2d {case} values")
-    assert_close(k.to_numpy(indices), want_indices.numpy(), what=f"max_pool2d {case} indices")
+    check_fused("max_pool2d", lambda x, *_: _pool.max_pool2d_op(x, args, fused=False),
+                [x, *args[:5]], device, what=f"max_pool2d {case}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(POOL_CASES))
 def test_fused_max_pool2d_grad(device, supported_dtypes, case, dtype):
-    kernel = _kernel(device, "max_pool2d_grad")
+    _kernel(device, "max_pool2d_grad")  # skip before computing the indices
     _require(supported_dtypes, dtype)
     x, g, args = _pool_inputs(case, dtype, device)
-    _, indices = _conv.max_pool2d_op(_tensor(x, device), args, fused=False)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(g), indices._data, x.shape, *args[:5]))
-    want = _conv.max_pool2d_grad_op(_tensor(g, device), indices, x.shape, args, fused=False)
-    _close(got, want.numpy(), dtype, f"max_pool2d_grad {case}")
+    _, indices = _pool.max_pool2d_op(_tensor(x, device), args, fused=False)
+    check_fused("max_pool2d_grad",
+                lambda g, i, shape, *_: _pool.max_pool2d_grad_op(g, i, shape, args, fused=False),
+                [g, indices.numpy(), x.shape, *args[:5]], device,
+                what=f"max_pool2d_grad {case}", **_loose(dtype))
 
 
 _AVG_OPTIONS = [(True, None), (False, None), (True, 3)]
@@ -174,26 +169,24 @@ _AVG_OPTIONS = [(True, None), (False, None), (True, 3)]
 @pytest.mark.parametrize("options", _AVG_OPTIONS, ids=["include_pad", "exclude_pad", "divisor"])
 @pytest.mark.parametrize("case", [c for c in sorted(POOL_CASES) if c != "dilated"])
 def test_fused_avg_pool2d(device, supported_dtypes, case, options, dtype):
-    kernel = _kernel(device, "avg_pool2d")
     _require(supported_dtypes, dtype)
     x, _, args = _pool_inputs(case, dtype, device)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(x), *_conv._avg_extra(args, *options)))
-    want = _conv.avg_pool2d_op(_tensor(x, device), args, *options, fused=False)
-    _close(got, want.numpy(), dtype, f"avg_pool2d {case}")
+    check_fused("avg_pool2d", lambda x, *_: _pool.avg_pool2d_op(x, args, *options, fused=False),
+                [x, *_pool.avg_pool_kernel_args(args, *options)], device, what=f"avg_pool2d {case}",
+                **_loose(dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("options", _AVG_OPTIONS, ids=["include_pad", "exclude_pad", "divisor"])
 @pytest.mark.parametrize("case", [c for c in sorted(POOL_CASES) if c != "dilated"])
 def test_fused_avg_pool2d_grad(device, supported_dtypes, case, options, dtype):
-    kernel = _kernel(device, "avg_pool2d_grad")
     _require(supported_dtypes, dtype)
     x, g, args = _pool_inputs(case, dtype, device)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(g), x.shape, *_conv._avg_extra(args, *options)))
-    want = _conv.avg_pool2d_grad_op(_tensor(g, device), x.shape, args, *options, fused=False)
-    _close(got, want.numpy(), dtype, f"avg_pool2d_grad {case}")
+    check_fused("avg_pool2d_grad",
+                lambda g, shape, *_: _pool.avg_pool2d_grad_op(g, shape, args, *options,
+                                                              fused=False),
+                [g, x.shape, *_pool.avg_pool_kernel_args(args, *options)], device,
+                what=f"avg_pool2d_grad {case}", **_loose(dtype))
 
 
 # --- optimizer updates ------------------------------------------------------------------
@@ -227,7 +220,7 @@ def _fused_and_reference(device, dtype, names: int, seed: int):
 @pytest.mark.parametrize("case", sorted(_SGD_CASES))
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_sgd_step_matches_the_composition(device, supported_dtypes, dtype, case, maximize):
-    from flambeau.optim.sgd import sgd_step
+    from flambeau._ops.optim_steps import sgd_step
 
     _require(supported_dtypes, dtype)
     kernel = _kernel(device, "sgd_step")
@@ -248,7 +241,7 @@ def test_sgd_step_matches_the_composition(device, supported_dtypes, dtype, case,
 @pytest.mark.parametrize("case", sorted(_ADAM_CASES))
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_adam_step_matches_the_composition(device, supported_dtypes, dtype, case):
-    from flambeau.optim.adam import adam_step
+    from flambeau._ops.optim_steps import adam_step
 
     _require(supported_dtypes, dtype)
     kernel = _kernel(device, "adam_step")
@@ -297,38 +290,28 @@ _SOFTMAX_REFERENCES = {"softmax": _softmax.softmax_reference,
 @pytest.mark.parametrize("case", sorted(_SOFTMAX_CASES))
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_fused_softmax(device, supported_dtypes, name, case, dtype):
-    kernel = _kernel(device, name)
     _require(supported_dtypes, dtype)
     shape, axis = _SOFTMAX_CASES[case]
     x = _random(shape, dtype, 6) * 10
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(x), axis))
-    want = _SOFTMAX_REFERENCES[name](_tensor(x, device), axis)
-    _close(got, want.numpy(), dtype, f"{name} {case}")
+    check_fused(name, _SOFTMAX_REFERENCES[name], [x, axis], device, what=f"{name} {case}",
+                **_loose(dtype))
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "cross_entropy",
                                   "cross_entropy_grad"])
 def test_fused_softmax_special_values(device, name):
     """Large logits, -inf, a row of -inf only and NaN, as the composition treats them."""
-    kernel = _kernel(device, name)
     inf, nan = np.inf, np.nan
     x = np.array([[1000.0, 1001.0, 999.0], [-inf, 0.0, 1.0], [-inf, -inf, -inf],
                   [nan, 1.0, 2.0], [-1e4, 0.0, 1e4]], np.float32)
-    k = kernels_for(device)
+    target = np.array([1, 2, 0, 2, 0], np.int64)
     if name == "cross_entropy":
-        target = np.array([1, 2, 0, 2, 0], np.int64)
-        got = kernel(k.from_numpy(x), k.from_numpy(target))
-        want = _loss.cross_entropy_reference(_tensor(x, device), _tensor(target, device))
+        reference, inputs = _loss.cross_entropy_reference, [x, target]
     elif name == "cross_entropy_grad":
-        target, grad = np.array([1, 2, 0, 2, 0], np.int64), np.float32(0.5)
-        got = kernel(k.from_numpy(x), k.from_numpy(target), k.from_numpy(np.array(grad)))
-        want = _loss.cross_entropy_grad_reference(_tensor(x, device), _tensor(target, device),
-                                                  flambeau.tensor(grad, device=device))
+        reference, inputs = _loss.cross_entropy_grad_reference, [x, target, np.float32(0.5)]
     else:
-        got = kernel(k.from_numpy(x), 1)
-        want = _SOFTMAX_REFERENCES[name](_tensor(x, device), 1)
-    _close(k.to_numpy(got), want.numpy(), "float32", name)
+        reference, inputs = _SOFTMAX_REFERENCES[name], [x, 1]
+    check_fused(name, reference, inputs, device, **_loose("float32"))
 
 
 # (rows, classes)
@@ -339,32 +322,26 @@ _CROSS_ENTROPY_CASES = {"batch": (8, 10), "one class": (3, 1), "wide": (4, 1000)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(_CROSS_ENTROPY_CASES))
 def test_fused_cross_entropy(device, supported_dtypes, case, dtype):
-    kernel = _kernel(device, "cross_entropy")
     _require(supported_dtypes, dtype)
     n, c = _CROSS_ENTROPY_CASES[case]
     logits = _random((n, c), dtype, 7) * 5
     target = np.random.default_rng(8).integers(0, c, n).astype(np.int64)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(logits), k.from_numpy(target)))
-    want = _loss.cross_entropy_reference(_tensor(logits, device), _tensor(target, device))
-    _close(got, want.numpy(), dtype, f"cross_entropy {case}")
+    check_fused("cross_entropy", _loss.cross_entropy_reference, [logits, target], device,
+                what=f"cross_entropy {case}", **_loose(dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("grad_shape", ["rows", "scalar"])
 @pytest.mark.parametrize("case", sorted(_CROSS_ENTROPY_CASES))
 def test_fused_cross_entropy_grad(device, supported_dtypes, case, grad_shape, dtype):
-    kernel = _kernel(device, "cross_entropy_grad")
     _require(supported_dtypes, dtype)
     n, c = _CROSS_ENTROPY_CASES[case]
     logits = _random((n, c), dtype, 9) * 5
     target = np.random.default_rng(10).integers(0, c, n).astype(np.int64)
     grad = _random((n,) if grad_shape == "rows" else (), dtype, 11)
-    k = kernels_for(device)
-    got = k.to_numpy(kernel(k.from_numpy(logits), k.from_numpy(target), k.from_numpy(grad)))
-    want = _loss.cross_entropy_grad_reference(*(_tensor(a, device) for a in (logits, target,
-                                                                             grad)))
-    _close(got, want.numpy(), dtype, f"cross_entropy_grad {case}")
+    check_fused("cross_entropy_grad", _loss.cross_entropy_grad_reference,
+                [logits, target, grad], device, what=f"cross_entropy_grad {case}",
+                **_loose(dtype))
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -381,37 +358,23 @@ _NORM_CASES = {
 }
 
 
-def _device_or_none(k, a):
-    return None if a is None else k.from_numpy(a)
-
-
-def _tensor_or_none(a, device):
-    return None if a is None else _tensor(a, device)
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
 @pytest.mark.parametrize("case", sorted(_NORM_CASES))
 def test_fused_layer_norm(device, supported_dtypes, case, affine, dtype):
-    kernel = _kernel(device, "layer_norm")
     _require(supported_dtypes, dtype)
     shape, axes, param_shape = _NORM_CASES[case]
     x = _random(shape, dtype, 9) * 3 + 1
     w = _random(param_shape, dtype, 10) if affine and param_shape else None
     b = _random(param_shape, dtype, 11) if affine and param_shape else None
-    k = kernels_for(device)
-    got = kernel(k.from_numpy(x), _device_or_none(k, w), _device_or_none(k, b), axes, 1e-5)
-    want = _norm.layer_norm_reference(_tensor(x, device), _tensor_or_none(w, device),
-                                      _tensor_or_none(b, device), axes, 1e-5)
-    for name, g, t in zip(("y", "mean", "var"), got, want):
-        _close(k.to_numpy(g), t.numpy(), dtype, f"layer_norm {case} {name}")
+    check_fused("layer_norm", _norm.layer_norm_reference, [x, w, b, axes, 1e-5], device,
+                what=f"layer_norm {case} (y, mean, var)", **_loose(dtype))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
 @pytest.mark.parametrize("shape", [(4, 3, 5, 6), (16, 7)], ids=["4-d", "2-d"])
 def test_fused_batch_norm(device, supported_dtypes, shape, affine, dtype):
-    kernel = _kernel(device, "batch_norm")
     _require(supported_dtypes, dtype)
     stat_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
     x = _random(shape, dtype, 12) * 2
@@ -419,10 +382,5 @@ def test_fused_batch_norm(device, supported_dtypes, shape, affine, dtype):
     var = (np.abs(_random(stat_shape, dtype, 14)) + 0.5).astype(dtype)
     w = _random(stat_shape, dtype, 15) if affine else None
     b = _random(stat_shape, dtype, 16) if affine else None
-    k = kernels_for(device)
-    got = kernel(k.from_numpy(x), _device_or_none(k, w), _device_or_none(k, b),
-                 k.from_numpy(mean), k.from_numpy(var), 1e-5)
-    want = _norm.batch_norm_reference(
-        _tensor(x, device), _tensor_or_none(w, device), _tensor_or_none(b, device),
-        _tensor(mean, device), _tensor(var, device), 1e-5)
-    _close(k.to_numpy(got), want.numpy(), dtype, "batch_norm")
+    check_fused("batch_norm", _norm.batch_norm_reference, [x, w, b, mean, var, 1e-5], device,
+                **_loose(dtype))

@@ -10,11 +10,9 @@ from ..._creation import empty
 from ..._tensor import Tensor
 from ...errors import ShapeError
 from .. import functional as F
-from ..init import default_linear_init
-from ..lazy import lazy_alias
+from ..init import default_linear_init, default_linear_init_bias
 from ..module import LayerInputError, Module
-from ..parameter import Parameter
-from .linear import default_linear_init_bias
+from ..parameter import Parameter, lazy_alias
 
 
 def _ntuple(value: Any, n: int, what: str) -> tuple[int, ...]:

@@ -7,10 +7,9 @@ from typing import Any
 from ..._creation import empty
 from ..._tensor import Tensor
 from .. import functional as F
-from ..init import default_linear_init
-from ..lazy import lazy_alias
+from ..init import default_linear_init, default_linear_init_bias
 from ..module import LayerInputError, Module
-from ..parameter import Parameter
+from ..parameter import Parameter, lazy_alias
 
 
 class Linear(Module):
@@ -78,17 +77,6 @@ class Linear(Module):
         in_features = 0 if self.in_features is None else self.in_features
         return (f"in_features={in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
-
-
-def default_linear_init_bias(bias: Tensor, weight: Tensor) -> None:
-    """U(±1/sqrt(fan_in)) for a bias, fan_in taken from ``weight``."""
-    import math
-
-    from ..init import _fans, uniform_
-
-    fan_in, _ = _fans(weight)
-    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    uniform_(bias, -bound, bound)
 
 
 LazyLinear = lazy_alias(

@@ -14,13 +14,11 @@ from typing import Any
 
 from ... import _dtypes
 from ..._creation import full, tensor
-from ..._ops._common import has_values
 from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
-from ..lazy import lazy_alias
 from ..module import LayerInputError, Module
-from ..parameter import Parameter, UninitializedBuffer, is_lazy
+from ..parameter import Parameter, UninitializedBuffer, is_lazy, lazy_alias
 
 _DEFAULTS = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
 
@@ -131,8 +129,8 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # a cumulative moving average
-                tracked = self.num_batches_tracked
-                factor = 1.0 / float(tracked.item()) if has_values(tracked) else 1.0
+                tracked = self.num_batches_tracked  # (a meta tensor has no value to read)
+                factor = 1.0 / float(tracked.item()) if tracked.device.type != "meta" else 1.0
         # Batch statistics while training, and always when there are no running ones.
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         keep = not self.training or self.track_running_stats

@@ -18,10 +18,9 @@ import numbers
 import warnings
 from typing import Any
 
+import flambeau  # stack and cat, looked up at call time (flambeau imports nn first)
+
 from ..._creation import empty, zeros
-from ..._ops import elementwise as ew
-from ..._ops import shape as sh
-from ..._ops._common import STATE, _wrap, full_like_device, record
 from ..._tensor import Tensor
 from ...errors import DTypeError
 from .. import functional as F
@@ -32,75 +31,30 @@ from ..parameter import Parameter
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
 
 
-# --- views with a cheap backward -------------------------------------------------------
-
-def _pieces(x: Tensor, indices: list[tuple]) -> list[Tensor]:
-    """Disjoint basic-index views of ``x`` (time steps, gates) for autograd.
-
-    Separate slices would each send back a zero tensor of ``x``'s full shape holding its
-    gradient, which the engine then sums: O(L²) work for L time steps. Here every view
-    writes its gradient into one buffer and sends a 0-d token instead; one node (run
-    after every view's, by the engine's dependency count) hands the buffer to ``x``.
-    """
-    kernels, data = x._k, x._data
-    track = STATE.enabled and x.requires_grad
-    if track:
-        shape, dtype = data.shape, x.dtype
-        shared: dict[str, Tensor] = {}
-        anchor = _wrap(data, x._device, kernels)
-        record(anchor, "UnbindBackward0", (x,), lambda _tokens: (shared.pop("buffer"),))
-    out = []
-    for index in indices:
-        view = _wrap(kernels.getitem(data, index), x._device, kernels)
-        view._version = x._version
-        view._base = x
-        view._overlapping = x._overlapping
-        if track:
-            def backward(grad: Tensor, index: tuple = index) -> tuple[Tensor]:
-                buffer = shared.get("buffer")
-                if buffer is None:
-                    buffer = shared["buffer"] = full_like_device(0, shape, dtype, grad)
-                buffer._k.setitem(buffer._data, index, grad._data)
-                return (full_like_device(0, (), dtype, grad),)
-
-            record(view, "SelectBackward0", (anchor,), backward)
-        out.append(view)
-    return out
-
-
-def _steps(x: Tensor) -> list[Tensor]:
-    """``x.unbind(0)``."""
-    return _pieces(x, [(t,) for t in range(x.shape[0])])
-
-
-def _chunk(x: Tensor, n: int) -> list[Tensor]:
-    """``x.chunk(n, -1)`` for a last dimension that ``n`` divides."""
-    size = x.shape[-1] // n
-    lead = (slice(None),) * (x.ndim - 1)
-    return _pieces(x, [lead + (slice(i * size, (i + 1) * size),) for i in range(n)])
-
-
 # --- one time step, given the input projection gi = x @ W_ih.T + b_ih ---------------------
+
+# Gates and time steps are cut with chunk/unbind, whose backward costs one buffer for
+# all the pieces (not one full-size gradient per piece): linear in the sequence length.
 
 def _rnn_step(activation: Any, gi: Tensor, h: Tensor, w_hh: Tensor,
               b_hh: Tensor | None) -> Tensor:
-    return activation(ew.add(gi, F.linear(h, w_hh, b_hh)))
+    return activation(gi + F.linear(h, w_hh, b_hh))
 
 
 def _gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
-    i_r, i_z, i_n = _chunk(gi, 3)
-    h_r, h_z, h_n = _chunk(F.linear(h, w_hh, b_hh), 3)
-    reset = ew.sigmoid(ew.add(i_r, h_r))
-    update = ew.sigmoid(ew.add(i_z, h_z))
-    new = ew.tanh(ew.add(i_n, ew.mul(reset, h_n)))
-    return ew.add(new, ew.mul(update, ew.sub(h, new)))  # (1 - z) * n + z * h
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    reset = F.sigmoid(i_r + h_r)
+    update = F.sigmoid(i_z + h_z)
+    new = F.tanh(i_n + reset * h_n)
+    return new + update * (h - new)  # (1 - z) * n + z * h
 
 
 def _lstm_step(gi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None,
                w_hr: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    i, f, g, o = _chunk(ew.add(gi, F.linear(h, w_hh, b_hh)), 4)
-    c = ew.add(ew.mul(ew.sigmoid(f), c), ew.mul(ew.sigmoid(i), ew.tanh(g)))
-    h = ew.mul(ew.sigmoid(o), ew.tanh(c))
+    i, f, g, o = (gi + F.linear(h, w_hh, b_hh)).chunk(4, -1)
+    c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+    h = F.sigmoid(o) * F.tanh(c)
     if w_hr is not None:
         h = F.linear(h, w_hr)
     return h, c
@@ -223,7 +177,7 @@ class RNNBase(Module):
             kind = "batched 3-D" if batched else "unbatched 2-D"
             raise LayerInputError(self, f"for {kind} input, {name} should also be {want}-D, "
                                         f"got shape {list(state.shape)}")
-        state = state if batched else sh.unsqueeze(state, 1)
+        state = state if batched else state.unsqueeze(1)
         if tuple(state.shape) != expected:
             got = list(state.shape) if batched else [state.shape[0], state.shape[2]]
             want_shape = list(expected) if batched else [expected[0], expected[2]]
@@ -248,9 +202,9 @@ class RNNBase(Module):
                                         f"a 2-D unbatched one, got shape {list(input.shape)}")
         batched = input.ndim == 3
         if not batched:
-            input = sh.unsqueeze(input, 1)
+            input = input.unsqueeze(1)
         elif self.batch_first:
-            input = sh.transpose(input, 0, 1)
+            input = input.transpose(0, 1)
         steps, batch, features = input.shape
         if features != self.input_size:
             raise LayerInputError(self, f"expected input with last dimension input_size="
@@ -278,7 +232,7 @@ class RNNBase(Module):
         else:
             h0 = self._check_state(hx, "hx", batched, h_shape)
             c0 = None
-        activation = ew.relu if self.mode == "RNN_RELU" else ew.tanh
+        activation = F.relu if self.mode == "RNN_RELU" else F.tanh
         layer_input = input
         h_n: list[Tensor] = []
         c_n: list[Tensor] = []
@@ -287,7 +241,7 @@ class RNNBase(Module):
             for direction in range(directions):
                 index = layer * directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                projected = _steps(F.linear(layer_input, w_ih, b_ih))
+                projected = F.linear(layer_input, w_ih, b_ih).unbind(0)
                 order = range(steps - 1, -1, -1) if direction else range(steps)
                 h = h0[index]
                 c = c0[index] if lstm else None
@@ -302,22 +256,22 @@ class RNNBase(Module):
                     seen.append(h)
                 if direction:
                     seen.reverse()
-                outputs.append(sh.stack(seen, 0))
+                outputs.append(flambeau.stack(seen, 0))
                 h_n.append(h)
                 if lstm:
                     c_n.append(c)
-            layer_input = outputs[0] if directions == 1 else sh.cat(outputs, -1)
+            layer_input = outputs[0] if directions == 1 else flambeau.cat(outputs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
         output = layer_input
-        h_last = sh.stack(h_n, 0)
-        c_last = sh.stack(c_n, 0) if lstm else None
+        h_last = flambeau.stack(h_n, 0)
+        c_last = flambeau.stack(c_n, 0) if lstm else None
         if not batched:
-            output = sh.squeeze(output, 1)
-            h_last = sh.squeeze(h_last, 1)
-            c_last = sh.squeeze(c_last, 1) if lstm else None
+            output = output.squeeze(1)
+            h_last = h_last.squeeze(1)
+            c_last = c_last.squeeze(1) if lstm else None
         elif self.batch_first:
-            output = sh.transpose(output, 0, 1)
+            output = output.transpose(0, 1)
         return output, ((h_last, c_last) if lstm else h_last)
 
     def extra_repr(self) -> str:
@@ -462,7 +416,7 @@ class RNNCellBase(Module):
         _check_dtype(self, input, self.weight_ih)
         batched = input.ndim == 2
         if not batched:
-            input = sh.unsqueeze(input, 0)
+            input = input.unsqueeze(0)
         out = []
         for state, name in zip(states, names):
             if state is None:
@@ -476,7 +430,7 @@ class RNNCellBase(Module):
                     raise LayerInputError(self, f"expected {name} of shape {expected}, got "
                                                 f"{list(state.shape)}")
                 if not batched:
-                    state = sh.unsqueeze(state, 0)
+                    state = state.unsqueeze(0)
             out.append(state)
         return input, out, batched
 
@@ -489,7 +443,7 @@ class RNNCellBase(Module):
 
 
 def _unbatch(t: Tensor, batched: bool) -> Tensor:
-    return t if batched else sh.squeeze(t, 0)
+    return t if batched else t.squeeze(0)
 
 
 class RNNCell(RNNCellBase):
@@ -512,7 +466,7 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         input, (h,), batched = self._prepare(input, (hx,), ("hx",))
-        activation = ew.relu if self.nonlinearity == "relu" else ew.tanh
+        activation = F.relu if self.nonlinearity == "relu" else F.tanh
         gi = F.linear(input, self.weight_ih, self.bias_ih)
         return _unbatch(_rnn_step(activation, gi, h, self.weight_hh, self.bias_hh), batched)
 

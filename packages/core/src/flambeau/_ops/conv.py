@@ -1,4 +1,4 @@
-"""Convolution and pooling for ``nn.functional``, on any backend.
+"""Convolution for ``nn.functional``, on any backend.
 
 Every operation here has two implementations:
 
@@ -7,40 +7,34 @@ Every operation here has two implementations:
   and it is the reference the conformance kit compares fused kernels against
   (``flambeau.testing.fused_checks``);
 * the backend's **optional fused kernels** (``conv2d``, ``conv2d_grad_input``,
-  ``conv2d_grad_weight``, ``max_pool2d``[``_grad``], ``avg_pool2d``[``_grad``]; see
-  :data:`flambeau.backends.OPTIONAL_KERNELS`), used where the backend has them, with
-  backward rules recorded here.
+  ``conv2d_grad_weight``; see :data:`flambeau.backends.OPTIONAL_KERNELS`), used where
+  the backend has them, with backward rules recorded here.
 
 Three operations close under differentiation: ``conv2d(x, w)``, its input gradient
 ``grad_input(g, w)`` (which is also ``conv_transpose2d``) and its weight gradient
 ``grad_weight(g, x)``. The gradient of each is made of the three, so a fused forward
 pass keeps working under double backward, and a backend may provide any subset of the
-fused kernels. 1-d convolutions run as 2-d ones of height 1.
+fused kernels. 1-d convolutions run as 2-d ones of height 1. Pooling, which shares the
+argument checks and im2col, is in :mod:`flambeau._ops.pooling`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._ops import elementwise as ew
-from .._ops._common import (
-    Tensor,
-    _wrap,
-    arange_like,
-    full_like_device,
-    needs_grad,
-    record,
-    same_device,
-)
-from .._ops.indexing import gather, scatter_add
-from .._ops.linalg import matmul
-from .._ops.reduction import argmax
-from .._ops.reduction import sum as _sum
-from .._ops.shape import (
+from .._tensor import Tensor
+from ..autograd._engine import record
+from ..backends import window_count, window_shape
+from ..errors import DTypeError, ShapeError
+from . import elementwise as ew
+from ._common import needs_grad, same_device
+from ._dispatch import fused_kernel
+from .linalg import matmul
+from .reduction import sum as _sum
+from .shape import (
     flip,
     pad,
     permute,
@@ -51,8 +45,6 @@ from .._ops.shape import (
     transpose,
     unsqueeze,
 )
-from ..backends import avg_pool_divisors, window_count
-from ..errors import DTypeError, ShapeError
 
 Pair = tuple[int, int]
 
@@ -66,21 +58,10 @@ class ConvArgs(NamedTuple):
     groups: int
 
 
-class PoolArgs(NamedTuple):
-    """What a 2-d pooling kernel takes besides its arrays, and the output size."""
-
-    kernel: Pair
-    stride: Pair
-    padding: Pair
-    dilation: Pair
-    ceil_mode: bool
-    out: Pair
-
-
 # --- argument handling ------------------------------------------------------------------
 
 
-def _tuple(value: Any, n: int, what: str, op: str, minimum: int) -> tuple[int, ...]:
+def int_tuple(value: Any, n: int, what: str, op: str, minimum: int) -> tuple[int, ...]:
     """``value`` (an int or a sequence of 1 or ``n`` ints) as ``n`` ints >= ``minimum``."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(items) == 1:
@@ -94,7 +75,9 @@ def _tuple(value: Any, n: int, what: str, op: str, minimum: int) -> tuple[int, .
     return items
 
 
-def _check_float(op: str, *tensors: Tensor | None) -> None:
+def check_float(op: str, *tensors: Tensor | None) -> None:
+    """Raise unless ``tensors`` (``None`` skipped) are float tensors of one dtype and
+    device."""
     tensors = tuple(t for t in tensors if t is not None)
     for t in tensors:
         if not isinstance(t, Tensor):
@@ -109,7 +92,7 @@ def _check_float(op: str, *tensors: Tensor | None) -> None:
         same_device(op, first, t)
 
 
-def _batched(op: str, input: Tensor, nd: int) -> tuple[Tensor, bool]:
+def with_batch(op: str, input: Tensor, nd: int) -> tuple[Tensor, bool]:
     """``input`` with a batch dimension, and whether one was added."""
     if input.ndim not in (nd + 1, nd + 2):
         raise ShapeError(f"{op}: expected a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) "
@@ -168,14 +151,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
 
 def _conv_nd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None,
              stride: Any, padding: Any, dilation: Any, groups: int) -> Tensor:
-    _check_float(op, input, weight, bias)
-    x, unbatched = _batched(op, input, nd)
+    check_float(op, input, weight, bias)
+    x, unbatched = with_batch(op, input, nd)
     if weight.ndim != nd + 2:
         raise ShapeError(f"{op}: expected a {nd + 2}-d weight (out_channels, in_channels / "
                          f"groups, *kernel_size), got shape {list(weight.shape)}")
-    groups = _tuple(groups, 1, "groups", op, 1)[0]
-    stride = _tuple(stride, nd, "stride", op, 1)
-    dilation = _tuple(dilation, nd, "dilation", op, 1)
+    groups = int_tuple(groups, 1, "groups", op, 1)[0]
+    stride = int_tuple(stride, nd, "stride", op, 1)
+    dilation = int_tuple(dilation, nd, "dilation", op, 1)
     out_channels, kernel = weight.shape[0], tuple(weight.shape[2:])
     if out_channels % groups:
         raise ShapeError(f"{op}: given groups={groups}, the weight's out_channels (dimension "
@@ -194,7 +177,7 @@ def _conv_nd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | Non
         else:
             raise ValueError(f"{op}: padding must be 'valid', 'same', an int or {nd} ints, "
                              f"got {padding!r}")
-    padding = _tuple(padding, nd, "padding", op, 0)
+    padding = int_tuple(padding, nd, "padding", op, 0)
     spatial = tuple(x.shape[2:])
     if any(window_count(n, k, 1, p, d) < 1
                     for n, k, p, d in zip(spatial, kernel, padding, dilation)):
@@ -236,16 +219,16 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     flambeau.Size([1, 1, 4, 4])
     """
     op = "conv_transpose2d"
-    _check_float(op, input, weight, bias)
-    x, unbatched = _batched(op, input, 2)
+    check_float(op, input, weight, bias)
+    x, unbatched = with_batch(op, input, 2)
     if weight.ndim != 4:
         raise ShapeError(f"{op}: expected a 4-d weight (in_channels, out_channels / groups, "
                          f"kh, kw), got shape {list(weight.shape)}")
-    groups = _tuple(groups, 1, "groups", op, 1)[0]
-    stride = _tuple(stride, 2, "stride", op, 1)
-    padding = _tuple(padding, 2, "padding", op, 0)
-    dilation = _tuple(dilation, 2, "dilation", op, 1)
-    output_padding = _tuple(output_padding, 2, "output_padding", op, 0)
+    groups = int_tuple(groups, 1, "groups", op, 1)[0]
+    stride = int_tuple(stride, 2, "stride", op, 1)
+    padding = int_tuple(padding, 2, "padding", op, 0)
+    dilation = int_tuple(dilation, 2, "dilation", op, 1)
+    output_padding = int_tuple(output_padding, 2, "output_padding", op, 0)
     if x.shape[1] != weight.shape[0] or weight.shape[0] % groups:
         raise ShapeError(
             f"{op}: given groups={groups} and a weight of shape {list(weight.shape)}, "
@@ -276,10 +259,10 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
 def conv2d_op(x: Tensor, w: Tensor, args: ConvArgs, fused: bool = True) -> Tensor:
     """``conv2d`` of checked 4-d operands: the backend's fused kernel where it has one
     (and ``fused``), else the composition."""
-    kernel = getattr(x._k, "conv2d", None) if fused else None
+    kernel = fused_kernel("conv2d", x, fused)
     if kernel is None:
         return _conv2d_composed(x, w, args, fused)
-    out = _wrap(kernel(x._data, w._data, *args), x._device, x._k)
+    out = kernel(x, w, *args)
     if needs_grad(x, w):
         x_shape, w_shape = x._data.shape, w._data.shape
         rx, rw = x.requires_grad, w.requires_grad
@@ -297,10 +280,10 @@ def conv2d_grad_input_op(g: Tensor, w: Tensor, x_shape: tuple[int, ...], args: C
                          name: str = "ConvolutionBackwardBackward0") -> Tensor:
     """The gradient of ``conv2d``'s input (of shape ``x_shape``) for output gradient ``g``;
     differentiable in ``g`` and ``w``."""
-    kernel = getattr(g._k, "conv2d_grad_input", None) if fused else None
+    kernel = fused_kernel("conv2d_grad_input", g, fused)
     if kernel is None:
         return _grad_input_composed(g, w, tuple(x_shape), args, fused)
-    out = _wrap(kernel(g._data, w._data, tuple(x_shape), *args), g._device, g._k)
+    out = kernel(g, w, tuple(x_shape), *args)
     if needs_grad(g, w):
         g_shape, w_shape = g._data.shape, w._data.shape
         rg, rw = g.requires_grad, w.requires_grad
@@ -318,10 +301,10 @@ def conv2d_grad_weight_op(g: Tensor, x: Tensor, w_shape: tuple[int, ...], args: 
                           fused: bool = True) -> Tensor:
     """The gradient of ``conv2d``'s weight (of shape ``w_shape``) for output gradient
     ``g`` and input ``x``; differentiable in ``g`` and ``x``."""
-    kernel = getattr(g._k, "conv2d_grad_weight", None) if fused else None
+    kernel = fused_kernel("conv2d_grad_weight", g, fused)
     if kernel is None:
         return _grad_weight_composed(g, x, tuple(w_shape), args)
-    out = _wrap(kernel(g._data, x._data, tuple(w_shape), *args), g._device, g._k)
+    out = kernel(g, x, tuple(w_shape), *args)
     if needs_grad(g, x):
         g_shape, x_shape = g._data.shape, x._data.shape
         rg, rx = g.requires_grad, x.requires_grad
@@ -342,7 +325,7 @@ def _first_windows(y: Tensor, shape: tuple[int, ...]) -> Tensor:
     return slice_tensor(y, (slice(None), slice(None), slice(0, shape[2]), slice(0, shape[3])))
 
 
-def _windows(x: Tensor, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -> Tensor:
+def im2col(x: Tensor, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -> Tensor:
     """im2col of an already padded ``x``: (N, C, kh * kw, Ho, Wo), one strided slice per
     kernel position."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out
@@ -355,7 +338,7 @@ def _windows(x: Tensor, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -
     return stack(pieces, 2)
 
 
-def _pad2d(x: Tensor, padding: Pair, extra: Pair = (0, 0), value: float = 0.0) -> Tensor:
+def pad2d(x: Tensor, padding: Pair, extra: Pair = (0, 0), value: float = 0.0) -> Tensor:
     """``x`` padded by ``padding`` on both sides and ``extra`` more at the end."""
     (ph, pw), (eh, ew_) = padding, extra
     if not (ph or pw or eh or ew_):
@@ -367,9 +350,8 @@ def _conv2d_composed(x: Tensor, w: Tensor, args: ConvArgs, fused: bool = False) 
     n, _, h, wd = x._data.shape
     o, cg, kh, kw = w._data.shape
     g = args.groups
-    out = (window_count(h, kh, args.stride[0], args.padding[0], args.dilation[0]),
-           window_count(wd, kw, args.stride[1], args.padding[1], args.dilation[1]))
-    cols = _windows(_pad2d(x, args.padding), (kh, kw), args.stride, args.dilation, out)
+    out = window_shape((h, wd), (kh, kw), args.stride, args.padding, args.dilation)
+    cols = im2col(pad2d(x, args.padding), (kh, kw), args.stride, args.dilation, out)
     cols = reshape(cols, (n, g, cg * kh * kw, out[0] * out[1]))
     y = matmul(reshape(w, (g, o // g, cg * kh * kw)), cols)  # (N, G, O // G, Ho * Wo)
     return reshape(y, (n, o, *out))
@@ -380,7 +362,7 @@ def _grad_weight_composed(g: Tensor, x: Tensor, w_shape: tuple[int, ...],
     n, o, ho, wo = g._data.shape
     _, cg, kh, kw = w_shape
     groups = args.groups
-    cols = _windows(_pad2d(x, args.padding), (kh, kw), args.stride, args.dilation, (ho, wo))
+    cols = im2col(pad2d(x, args.padding), (kh, kw), args.stride, args.dilation, (ho, wo))
     cols = reshape(cols, (n, groups, cg * kh * kw, ho * wo))
     gm = reshape(g, (n, groups, o // groups, ho * wo))
     return reshape(_sum(matmul(gm, transpose(cols, -1, -2)), 0), w_shape)
@@ -401,246 +383,3 @@ def _grad_input_composed(g: Tensor, w: Tensor, x_shape: tuple[int, ...], args: C
     wt = reshape(w, (groups, o // groups, cg, kh, kw))
     wt = reshape(flip(permute(wt, (0, 2, 1, 3, 4)), (3, 4)), (groups * cg, o // groups, kh, kw))
     return conv2d_op(g, wt, ConvArgs((1, 1), (0, 0), (dh, dw), groups), fused)
-
-
-# --- pooling ----------------------------------------------------------------------------
-
-
-def _pool_args(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
-               dilation: Any, ceil_mode: bool, input_shape: Sequence[int]) -> PoolArgs:
-    kernel = _tuple(kernel_size, 2, "kernel_size", op, 1)
-    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
-        else _tuple(stride, 2, "stride", op, 1)
-    padding = _tuple(padding, 2, "padding", op, 0)
-    dilation = _tuple(dilation, 2, "dilation", op, 1)
-    for k, p, d in zip(kernel, padding, dilation):
-        if 2 * p > d * (k - 1) + 1:
-            raise ValueError(f"{op}: padding should be at most half of the (dilated) kernel "
-                             f"size, got padding={padding}, kernel_size={kernel}, "
-                             f"dilation={dilation}")
-    h, w = x._data.shape[2:]
-    out = (window_count(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode),
-           window_count(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode))
-    if out[0] < 1 or out[1] < 1:
-        raise ShapeError(f"{op}: input of shape {list(input_shape)} is too small for "
-                         f"kernel_size={kernel}, stride={stride}, padding={padding}, "
-                         f"dilation={dilation}: the output would be {out[0]} x {out[1]}")
-    return PoolArgs(kernel, stride, padding, dilation, bool(ceil_mode), out)
-
-
-def _ceil_extra(x_shape: Sequence[int], args: PoolArgs) -> Pair:
-    """Padding needed at the end of each axis so that every window (ceil_mode's last one
-    included) lies inside the padded input."""
-    return tuple(max(0, (o - 1) * s + d * (k - 1) + 1 - n - 2 * p) for n, o, s, d, k, p
-                 in zip(x_shape[2:], args.out, args.stride, args.dilation, args.kernel,
-                        args.padding))
-
-
-def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
-               dilation: Any = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Maximum over each window of ``input`` (N, C, H, W) or (C, H, W), as
-    ``torch.nn.functional.max_pool2d``; ``stride`` defaults to ``kernel_size``.
-
-    With ``return_indices`` also the int64 flat position ``h * W + w`` of each maximum.
-
-    >>> import flambeau
-    >>> from flambeau.nn import functional as F
-    >>> F.max_pool2d(flambeau.arange(16.).reshape(1, 4, 4), 2).tolist()
-    [[[5.0, 7.0], [13.0, 15.0]]]
-    """
-    op = "max_pool2d"
-    _check_float(op, input)
-    x, unbatched = _batched(op, input, 2)
-    args = _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode, input.shape)
-    values, indices = max_pool2d_op(x, args, return_indices)
-    if unbatched:
-        values = squeeze_axes(values, (0,))
-        indices = squeeze_axes(indices, (0,)) if return_indices else None
-    return (values, indices) if return_indices else values
-
-
-def max_pool2d_op(x: Tensor, args: PoolArgs, want_indices: bool = True,
-                  fused: bool = True) -> tuple[Tensor, Tensor | None]:
-    """(values, indices or None) of a checked 4-d input."""
-    kernel = getattr(x._k, "max_pool2d", None) if fused else None
-    if kernel is None:
-        return _max_pool_composed(x, args, want_indices)
-    values, indices = kernel(x._data, *args[:5])
-    out = _wrap(values, x._device, x._k)
-    idx = _wrap(indices, x._device, x._k)
-    if needs_grad(x):
-        x_shape = x._data.shape
-        record(out, "MaxPool2DWithIndicesBackward0", (x,),
-               lambda g: (max_pool2d_grad_op(g, idx, x_shape, args, fused),))
-    return out, idx
-
-
-def max_pool2d_grad_op(g: Tensor, indices: Tensor, x_shape: tuple[int, ...], args: PoolArgs,
-                       fused: bool = True) -> Tensor:
-    """``g`` summed into the input positions ``indices`` name; differentiable in ``g``."""
-    n, c, h, w = x_shape
-    kernel = getattr(g._k, "max_pool2d_grad", None) if fused else None
-    flat_index = reshape(indices, (n, c, -1))
-    if kernel is None:
-        zeros = full_like_device(0, (n, c, h * w), g.dtype, g)
-        return reshape(scatter_add(zeros, 2, flat_index, reshape(g, (n, c, -1))), x_shape)
-    out = _wrap(kernel(g._data, indices._data, tuple(x_shape), *args[:5]), g._device, g._k)
-    if needs_grad(g):
-        g_shape = g._data.shape
-        record(out, "MaxPool2DWithIndicesBackwardBackward0", (g,),
-               lambda gg: (reshape(gather(reshape(gg, (n, c, h * w)), 2, flat_index),
-                                   g_shape),))
-    return out
-
-
-def _max_pool_composed(x: Tensor, args: PoolArgs,
-                       want_indices: bool) -> tuple[Tensor, Tensor | None]:
-    xp = _pad2d(x, args.padding, _ceil_extra(x._data.shape, args), -math.inf)
-    cols = _windows(xp, args.kernel, args.stride, args.dilation, args.out)  # (N, C, K, ...)
-    best = argmax(cols, 2, keepdim=True)
-    values = squeeze_axes(gather(cols, 2, best), (2,))
-    if not want_indices:
-        return values, None
-    best = squeeze_axes(best, (2,))
-    (kw, w), (sh, sw), (ph, pw), (dh, dw) = ((args.kernel[1], x._data.shape[3]), args.stride,
-                                             args.padding, args.dilation)
-    rows = ew.add(ew.mul(ew.floor_divide(best, kw), dh),
-                  reshape(ew.sub(ew.mul(arange_like(args.out[0], x), sh), ph), (-1, 1)))
-    cols_ = ew.add(ew.mul(ew.remainder(best, kw), dw),
-                   ew.sub(ew.mul(arange_like(args.out[1], x), sw), pw))
-    return values, ew.add(ew.mul(rows, w), cols_)
-
-
-def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
-               ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: int | None = None) -> Tensor:
-    """Mean over each window of ``input`` (N, C, H, W) or (C, H, W), as
-    ``torch.nn.functional.avg_pool2d``; ``stride`` defaults to ``kernel_size``.
-
-    >>> import flambeau
-    >>> from flambeau.nn import functional as F
-    >>> F.avg_pool2d(flambeau.arange(16.).reshape(1, 4, 4), 2).tolist()
-    [[[2.5, 4.5], [10.5, 12.5]]]
-    """
-    op = "avg_pool2d"
-    _check_float(op, input)
-    x, unbatched = _batched(op, input, 2)
-    args = _pool_args(op, x, kernel_size, stride, padding, 1, ceil_mode, input.shape)
-    if divisor_override is not None:
-        divisor_override = _tuple(divisor_override, 1, "divisor_override", op, 1)[0]
-    out = avg_pool2d_op(x, args, bool(count_include_pad), divisor_override)
-    return squeeze_axes(out, (0,)) if unbatched else out
-
-
-def _avg_extra(args: PoolArgs, count_include_pad: bool, divisor: int | None) -> tuple:
-    """avg_pool2d's kernel arguments (PoolArgs has dilation, which avg pooling lacks)."""
-    return (args.kernel, args.stride, args.padding, args.ceil_mode, count_include_pad, divisor)
-
-
-def avg_pool2d_op(x: Tensor, args: PoolArgs, count_include_pad: bool, divisor: int | None,
-                  fused: bool = True) -> Tensor:
-    """``avg_pool2d`` of a checked 4-d input."""
-    kernel = getattr(x._k, "avg_pool2d", None) if fused else None
-    if kernel is None:
-        return _avg_pool_composed(x, args, count_include_pad, divisor)
-    out = _wrap(kernel(x._data, *_avg_extra(args, count_include_pad, divisor)), x._device,
-                x._k)
-    if needs_grad(x):
-        x_shape = x._data.shape
-        record(out, "AvgPool2DBackward0", (x,), lambda g: (
-            avg_pool2d_grad_op(g, x_shape, args, count_include_pad, divisor, fused),))
-    return out
-
-
-def avg_pool2d_grad_op(g: Tensor, x_shape: tuple[int, ...], args: PoolArgs,
-                       count_include_pad: bool, divisor: int | None,
-                       fused: bool = True) -> Tensor:
-    """The gradient of ``avg_pool2d``'s input; differentiable in ``g``."""
-    kernel = getattr(g._k, "avg_pool2d_grad", None) if fused else None
-    if kernel is None:
-        return _avg_pool_grad_composed(g, tuple(x_shape), args, count_include_pad, divisor,
-                                       fused)
-    out = _wrap(kernel(g._data, tuple(x_shape), *_avg_extra(args, count_include_pad, divisor)),
-                g._device, g._k)
-    if needs_grad(g):
-        record(out, "AvgPool2DBackwardBackward0", (g,), lambda gg: (
-            avg_pool2d_op(gg, args, count_include_pad, divisor, fused),))
-    return out
-
-
-def _divisors(x_shape: Sequence[int], args: PoolArgs, count_include_pad: bool,
-              divisor: int | None, like: Tensor) -> Tensor | int:
-    if divisor is not None:
-        return divisor
-    host = avg_pool_divisors(tuple(x_shape[2:]), args.out, args.kernel, args.stride,
-                             args.padding, count_include_pad)
-    return _wrap(like._k.from_numpy(host.astype(like.dtype)), like._device, like._k)
-
-
-def _avg_pool_composed(x: Tensor, args: PoolArgs, count_include_pad: bool,
-                       divisor: int | None) -> Tensor:
-    xp = _pad2d(x, args.padding, _ceil_extra(x._data.shape, args))
-    sums = _sum(_windows(xp, args.kernel, args.stride, args.dilation, args.out), 2)
-    return ew.div(sums, _divisors(x._data.shape, args, count_include_pad, divisor, x))
-
-
-def _avg_pool_grad_composed(g: Tensor, x_shape: tuple[int, ...], args: PoolArgs,
-                            count_include_pad: bool, divisor: int | None,
-                            fused: bool) -> Tensor:
-    """The window-sum's gradient is that of a convolution with a kernel of ones: run it
-    on the (N * C) planes as channels of size 1, over the input grown by ceil_mode's
-    extra padding, then cut that off."""
-    n, c, h, w = x_shape
-    eh, ew_ = _ceil_extra(x_shape, args)
-    g = ew.div(g, _divisors(x_shape, args, count_include_pad, divisor, g))
-    ones = full_like_device(1, (1, 1, *args.kernel), g.dtype, g)
-    planes = reshape(g, (n * c, 1, *args.out))
-    conv = ConvArgs(args.stride, args.padding, (1, 1), 1)
-    dx = conv2d_grad_input_op(planes, ones, (n * c, 1, h + eh, w + ew_), conv, fused)
-    if eh or ew_:
-        dx = slice_tensor(dx, (slice(None), slice(None), slice(0, h), slice(0, w)))
-    return reshape(dx, x_shape)
-
-
-def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
-    """Mean over ``output_size`` windows that tile ``input`` (N, C, H, W) or (C, H, W), as
-    ``torch.nn.functional.adaptive_avg_pool2d``: window ``i`` of an axis of size ``n``
-    spans ``floor(i * n / out)`` to ``ceil((i + 1) * n / out)``. ``None`` in
-    ``output_size`` keeps that size.
-
-    >>> import flambeau
-    >>> from flambeau.nn import functional as F
-    >>> F.adaptive_avg_pool2d(flambeau.arange(16.).reshape(1, 4, 4), 1).tolist()
-    [[[7.5]]]
-    """
-    op = "adaptive_avg_pool2d"
-    _check_float(op, input)
-    x, unbatched = _batched(op, input, 2)
-    h, w = x._data.shape[2:]
-    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,)
-    if len(sizes) == 1:
-        sizes = sizes * 2
-    sizes = tuple(n if s is None else s for s, n in zip(sizes, (h, w)))
-    oh, ow = _tuple(sizes, 2, "output_size", op, 1)
-    if h == 0 or w == 0:
-        raise ShapeError(f"{op}: expected an input with non-zero height and width, got shape "
-                         f"{list(input.shape)}")
-    if h % oh == 0 and w % ow == 0:
-        args = _pool_args(op, x, (h // oh, w // ow), None, 0, 1, False, input.shape)
-        out = avg_pool2d_op(x, args, True, None)
-    else:  # windows of varying sizes: average rows, then columns, by matrix products
-        rows = _wrap(x._k.from_numpy(_adaptive_matrix(h, oh, x.dtype)), x._device, x._k)
-        cols = _wrap(x._k.from_numpy(_adaptive_matrix(w, ow, x.dtype).T.copy()), x._device,
-                     x._k)
-        out = matmul(matmul(rows, x), cols)
-    return squeeze_axes(out, (0,)) if unbatched else out
-
-
-def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
-    """(out, size): row i averages adaptive window i."""
-    matrix = np.zeros((out, size), np.float64)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix.astype(dtype)

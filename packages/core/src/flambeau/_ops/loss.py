@@ -13,24 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from .._ops import elementwise as ew
-from .._ops import reduction as red
-from .._ops._common import (
-    STATE,
-    _wrap,
-    arange_like,
-    cast,
-    has_values,
-    int_range,
-    needs_grad,
-    record,
-    same_device,
-)
-from .._ops.indexing import gather, take
-from .._ops.shape import movedim, reshape, squeeze_axes, unsqueeze
-from .._tensor import Tensor
+from .._tensor import Tensor, _wrap
+from ..autograd import no_grad
+from ..autograd._engine import record
+from ..autograd._mode import STATE
 from ..errors import DTypeError, FlambeauIndexError, ShapeError
-from ._softmax import fused_kernel, log_softmax, softmax
+from . import elementwise as ew
+from . import reduction as red
+from ._common import arange_like, cast, has_values, int_range, needs_grad, same_device
+from ._dispatch import FLOAT_KERNEL_DTYPES, FusedKernel, fused_kernel
+from .indexing import gather, take
+from .shape import movedim, reshape, squeeze_axes, unsqueeze
+from .softmax import log_softmax, softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -239,7 +233,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         fast = _plain_cross_entropy(input, target, ignore_index, reduction)
         if fast is not None:
             return fast
-    kernel = fused_kernel("cross_entropy", input)
+    kernel = fused_kernel("cross_entropy", input, dtypes=FLOAT_KERNEL_DTYPES)
     if label_smoothing == 0 and kernel is not None:
         w, ignored, safe = _class_weights("cross_entropy", input, target, weight, ignore_index)
         rows = _fused_cross_entropy(kernel, input, safe)
@@ -276,17 +270,14 @@ def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
         return None  # empty, meta, ignore_index or out of range: the general path decides
     n = input.shape[0]
     flat = target if target.dtype == np.int64 else cast(target, np.dtype("int64"))
-    kernel = fused_kernel("cross_entropy", input)
-    k = input._k
+    kernel = fused_kernel("cross_entropy", input, dtypes=FLOAT_KERNEL_DTYPES)
     if kernel is not None:
-        rows = kernel(input._data, flat._data)
+        rows = kernel(input, flat)
     else:
-        previous, STATE.enabled = STATE.enabled, False
-        try:
-            rows = cross_entropy_reference(input, flat)._data
-        finally:
-            STATE.enabled = previous
-    total = k.reduce("sum", rows, None, False)
+        with no_grad():  # one node, with the closed-form gradient, is recorded below
+            rows = cross_entropy_reference(input, flat)
+    k = input._k  # the sum and scale straight on the kernels: this runs every step
+    total = k.reduce("sum", rows._data, None, False)
     scale = 1.0 / n if reduction == "mean" else 1.0
     out = _wrap(k.binary("mul", total, scale), input._device, k)
     if needs_grad(input):
@@ -307,13 +298,13 @@ def cross_entropy_reference(logits: Tensor, target: Tensor) -> Tensor:
     return ew.sub(red.logsumexp(logits, 1), picked)
 
 
-def _fused_cross_entropy(kernel: Any, input: Tensor, target: Tensor) -> Tensor:
+def _fused_cross_entropy(kernel: FusedKernel, input: Tensor, target: Tensor) -> Tensor:
     """:func:`cross_entropy_reference` by the backend's kernel, for (N, C, d1, ...) logits
     and in-range targets (N, d1, ...); the gradient is ``g * (softmax - one_hot)``."""
     classes = input.shape[1]
     logits = reshape(movedim(input, 1, -1), (-1, classes)) if input.ndim > 2 else input
     flat = reshape(target, (-1,))
-    rows = _wrap(kernel(logits._data, flat._data), input._device, input._k)
+    rows = kernel(logits, flat)
     if needs_grad(logits):
 
         def backward(g: Tensor) -> tuple:
@@ -335,10 +326,11 @@ def cross_entropy_grad_reference(logits: Tensor, target: Tensor, grad: Tensor) -
 
 
 def _cross_entropy_grad(logits: Tensor, target: Tensor, grad: Tensor) -> Tensor:
-    kernel = fused_kernel("cross_entropy_grad", logits)
-    if kernel is None or STATE.enabled:  # STATE.enabled: create_graph, keep it differentiable
+    # Under create_graph (grad mode on in a backward) the gradient must stay differentiable.
+    kernel = fused_kernel("cross_entropy_grad", logits, not STATE.enabled, FLOAT_KERNEL_DTYPES)
+    if kernel is None:
         return cross_entropy_grad_reference(logits, target, grad)
-    return _wrap(kernel(logits._data, target._data, grad._data), logits._device, logits._k)
+    return kernel(logits, target, grad)
 
 
 def _class_sum(x: Tensor, weight: Tensor | None) -> Tensor:
@@ -413,12 +405,9 @@ _BCE_EPS = 1e-12
 def _bce(x: Tensor, t: Tensor) -> Tensor:
     # A primitive for numerics: through the clamped logs the composition's gradient is
     # 0/0 at x = 0 or 1; PyTorch's is (x - t) / max(x * (1 - x), 1e-12).
-    previous, STATE.enabled = STATE.enabled, False
-    try:
+    with no_grad():
         log_x, log_1mx = _clamped_logs(x)
         out = ew.neg(ew.add(ew.mul(t, log_x), ew.mul(ew.rsub(t, 1.0), log_1mx)))
-    finally:
-        STATE.enabled = previous
     if STATE.enabled and (x.requires_grad or t.requires_grad):
 
         def backward(g: Tensor) -> tuple:
@@ -469,6 +458,3 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
         loss = ew.mul(loss, weight)
     return _reduce(loss, reduction)
 
-
-__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-           "huber_loss", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"]

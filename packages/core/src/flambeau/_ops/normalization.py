@@ -1,4 +1,4 @@
-"""Normalisation and embedding functions: batch_norm, layer_norm, group_norm, embedding.
+"""Normalisation functions: batch_norm, layer_norm, group_norm.
 
 Written once against the tensor ops, so every backend runs them. Two operations carry
 the normalisations, each with its own backward rule, and each uses the backend's
@@ -16,30 +16,20 @@ fused kernels are checked against.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from .._ops import elementwise as ew
-from .._ops import reduction
-from .._ops._common import (
-    STATE,
-    _wrap,
-    cast,
-    full_like_device,
-    has_values,
-    int_range,
-    needs_grad,
-    record,
-    require_float,
-    same_device,
-    unbroadcast,
-)
-from .._ops.shape import expand, reshape
 from .._tensor import Tensor
 from ..autograd import no_grad
-from ..errors import DTypeError, FlambeauIndexError, ShapeError
+from ..autograd._engine import record
+from ..autograd._mode import STATE
+from ..errors import ShapeError
+from . import elementwise as ew
+from . import reduction
+from ._common import cast, needs_grad, require_float, same_device, unbroadcast
+from ._dispatch import fused_kernel
+from .shape import reshape
 
 
 def layer_norm_reference(x: Tensor, weight: Tensor | None, bias: Tensor | None,
@@ -74,14 +64,6 @@ def _scale_shift(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tenso
     return x if bias is None else ew.add(x, bias)
 
 
-def _arrays(kernels_out: tuple, like: Tensor) -> tuple[Tensor, ...]:
-    return tuple(_wrap(a, like._device, like._k) for a in kernels_out)
-
-
-def _data(t: Tensor | None) -> object:
-    return None if t is None else t._data
-
-
 def normalize_op(x: Tensor, weight: Tensor | None, bias: Tensor | None,
                  axes: tuple[int, ...], eps: float, name: str = "NativeLayerNormBackward0",
                  fused: bool = True) -> tuple[Tensor, Tensor, Tensor]:
@@ -93,15 +75,12 @@ def normalize_op(x: Tensor, weight: Tensor | None, bias: Tensor | None,
     is cheaper (bench/bench_norm.py) and lets a fused forward kernel stand in.
     """
     weight, bias = _as_dtype(weight, x), _as_dtype(bias, x)
-    kernel = getattr(x._k, "layer_norm", None) if fused else None
+    kernel = fused_kernel("layer_norm", x, fused)
     if kernel is not None:
-        y, mean, var = _arrays(kernel(x._data, _data(weight), _data(bias), axes, eps), x)
+        y, mean, var = kernel(x, weight, bias, axes, eps)
     else:
-        previous, STATE.enabled = STATE.enabled, False
-        try:
+        with no_grad():  # one node, with the closed-form gradient, is recorded below
             y, mean, var = layer_norm_reference(x, weight, bias, axes, eps)
-        finally:
-            STATE.enabled = previous
     if needs_grad(x, weight, bias):
 
         def backward(g: Tensor) -> tuple:
@@ -133,11 +112,10 @@ def batch_norm_op(x: Tensor, weight: Tensor | None, bias: Tensor | None, mean: T
     it has one (differentiable in ``x``, ``weight`` and ``bias``, not in the statistics)."""
     weight, bias = _as_dtype(weight, x), _as_dtype(bias, x)
     mean, var = _as_dtype(mean, x), _as_dtype(var, x)
-    kernel = getattr(x._k, "batch_norm", None) if fused else None
+    kernel = fused_kernel("batch_norm", x, fused)
     if kernel is None:
         return batch_norm_reference(x, weight, bias, mean.detach(), var.detach(), eps)
-    y = _wrap(kernel(x._data, _data(weight), _data(bias), mean._data, var._data, eps),
-              x._device, x._k)
+    y = kernel(x, weight, bias, mean, var, eps)
     if needs_grad(x, weight, bias):
 
         def backward(g: Tensor) -> tuple:
@@ -271,103 +249,3 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     out = reshape(out, tuple(input.shape))
     stat_shape = (1, channels) + (1,) * (input.ndim - 2)
     return _scale_shift(out, _reshaped(weight, stat_shape), _reshaped(bias, stat_shape))
-
-
-# --- value checks (shared with the losses) ----------------------------------------------
-
-
-# --- embedding --------------------------------------------------------------------------
-
-
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
-              max_norm: float | None = None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by integer ``input``;
-    the result has shape ``input.shape + (embedding_dim,)``.
-
-    ``padding_idx``: that row gets no gradient. ``max_norm``: rows picked whose
-    ``norm_type``-norm exceeds it are rescaled in place first. ``scale_grad_by_freq``:
-    each row's gradient is divided by how often the row occurs in ``input``.
-
-    >>> import flambeau
-    >>> w = flambeau.tensor([[0.0, 0.0], [1.0, 2.0]])
-    >>> embedding(flambeau.tensor([1, 1, 0]), w).tolist()
-    [[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]]
-    """
-    if sparse:
-        raise NotImplementedError("embedding: sparse gradients are not supported; use "
-                                  "sparse=False")
-    if not isinstance(input, Tensor) or input.dtype.kind not in "iu":
-        got = input.dtype if isinstance(input, Tensor) else type(input).__name__
-        raise DTypeError(f"embedding: indices must be an integer tensor, got {got}")
-    if weight.ndim != 2:
-        raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, embedding_dim), "
-                         f"got shape {list(weight.shape)}")
-    same_device("embedding", weight, input)
-    rows, dim = weight.shape
-    extent = int_range(input)
-    if extent is not None:
-        lo, hi = extent
-        if lo < 0 or hi >= rows:
-            raise FlambeauIndexError(
-                f"embedding: index {lo if lo < 0 else hi} is out of range for "
-                f"{rows} embeddings; indices must be in [0, {rows})")
-    if padding_idx is not None:
-        padding_idx = _normalize_padding_idx(padding_idx, rows)
-    index = cast(input, np.dtype(np.int64))
-    if max_norm is not None and has_values(weight):
-        _renorm_rows(weight, index, max_norm, norm_type)
-    out = _wrap(weight._k.take(weight._data, index._data, 0), weight._device, weight._k)
-    if STATE.enabled and weight.requires_grad:
-
-        def backward(g: Tensor) -> tuple:
-            return (_embedding_grad(g, index, rows, dim, padding_idx, scale_grad_by_freq),)
-
-        record(out, "EmbeddingBackward0", (weight,), backward)
-    return out
-
-
-def _normalize_padding_idx(padding_idx: int, rows: int) -> int:
-    if not -rows <= padding_idx < rows:
-        raise ValueError(f"padding_idx must be within [-{rows}, {rows}) for {rows} "
-                         f"embeddings, got {padding_idx}")
-    return padding_idx + rows if padding_idx < 0 else padding_idx
-
-
-def _embedding_grad(g: Tensor, index: Tensor, rows: int, dim: int, padding_idx: int | None,
-                    scale_grad_by_freq: bool) -> Tensor:
-    n = index.numel()
-    flat = reshape(index, (n, 1))
-    grad = full_like_device(0, (rows, dim), g.dtype, g)
-    g._k.scatter_add(grad._data, 0, expand(flat, (n, dim))._data, reshape(g, (n, dim))._data)
-    if scale_grad_by_freq:
-        counts = full_like_device(0, (rows, 1), g.dtype, g)
-        ones = full_like_device(1, (n, 1), g.dtype, g)
-        g._k.scatter_add(counts._data, 0, flat._data, ones._data)
-        grad = ew.div(grad, ew.maximum(counts, 1.0))
-    if padding_idx is not None:
-        grad._k.setitem(grad._data, (padding_idx,), 0)
-    return grad
-
-
-def _renorm_rows(weight: Tensor, index: Tensor, max_norm: float, norm_type: float) -> None:
-    """Rescale, in place, the rows of ``weight`` used by ``index`` whose norm exceeds
-    ``max_norm`` (PyTorch's ``embedding_renorm_``)."""
-    from .._ops.indexing import setitem, take
-
-    used = np.unique(index._k.to_numpy(index._data))
-    if used.size == 0:
-        return
-    with no_grad():
-        ids = _wrap(index._k.from_numpy(used), index._device, index._k)
-        picked = take(weight, ids, 0)
-        if math.isinf(norm_type):
-            norms = reduction.amax(ew.abs(picked), 1, keepdim=True)
-        else:
-            norms = ew.pow(reduction.sum(ew.pow(ew.abs(picked), norm_type), 1, keepdim=True),
-                           1.0 / norm_type)
-        scale = ew.where(ew.gt(norms, max_norm), ew.div(max_norm, ew.add(norms, 1e-7)), 1.0)
-        setitem(weight, ids, ew.mul(picked, scale))
-
-
-__all__ = ["batch_norm", "embedding", "group_norm", "layer_norm"]
