@@ -1,14 +1,24 @@
-"""Binds the operations of ``flambeau._ops`` to :class:`Tensor` as methods and operators."""
+"""Binds the operations of ``flambeau._ops`` to :class:`Tensor` as methods and operators.
+
+Type checkers cannot see ``setattr``: ``_tensor_methods.pyi``, a stub generated from
+``METHODS`` and ``PROPERTIES``, declares these methods for them. After changing either table
+or a bound function's signature, run ``hatch run python tools/gen_tensor_stub.py``
+(``tests/test_typing.py`` fails until then). Bound functions must be annotated defs.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import _device, _dtypes, _random
+from ._device import resolve_device
 from ._ops import elementwise as ew
 from ._ops import indexing, inplace, linalg, reduction, shape
-from ._ops._common import STATE, cast, record, resolve_device
+from ._ops import softmax as softmax_ops
+from ._ops._common import cast
 from ._tensor import Tensor, _wrap
+from .autograd._engine import record
+from .autograd._mode import STATE
 from .errors import FlambeauError
 
 
@@ -111,6 +121,22 @@ def _view(self: Tensor, *shape_or_dtype: Any) -> Tensor:
     return shape.reshape(self, *shape_or_dtype)
 
 
+def _pos(self: Tensor) -> Tensor:
+    return self
+
+
+def _rmatmul(self: Tensor, other: Tensor) -> Tensor:
+    return linalg.matmul(other, self)
+
+
+def _where(self: Tensor, condition: Tensor, other: Any) -> Tensor:
+    return ew.where(condition, self, other)
+
+
+def _reshape_as(self: Tensor, other: Tensor) -> Tensor:
+    return shape.reshape(self, other.shape)
+
+
 def _T(self: Tensor) -> Tensor:
     return shape.permute(self, tuple(reversed(range(self.ndim))))
 
@@ -159,8 +185,8 @@ METHODS: dict[str, Any] = {
     "__mul__": ew.mul, "__rmul__": ew.mul, "__truediv__": ew.div, "__rtruediv__": ew._rdiv,
     "__floordiv__": ew.floor_divide, "__rfloordiv__": ew._rfloordiv,
     "__mod__": ew.remainder, "__rmod__": ew._rmod, "__pow__": ew.pow, "__rpow__": ew._rpow,
-    "__matmul__": linalg.matmul, "__rmatmul__": lambda self, other: linalg.matmul(other, self),
-    "__neg__": ew.neg, "__pos__": lambda self: self, "__abs__": ew.abs,
+    "__matmul__": linalg.matmul, "__rmatmul__": _rmatmul,
+    "__neg__": ew.neg, "__pos__": _pos, "__abs__": ew.abs,
     "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt,
     "__ge__": ew.ge, "__and__": ew._and, "__or__": ew._or, "__xor__": ew._xor,
     "__rand__": ew._and, "__ror__": ew._or, "__rxor__": ew._xor, "__invert__": ew._invert,
@@ -182,7 +208,7 @@ METHODS: dict[str, Any] = {
     "logical_or": ew.logical_or, "logical_xor": ew.logical_xor,
     "logical_not": ew.logical_not, "isnan": ew.isnan, "isinf": ew.isinf,
     "isfinite": ew.isfinite,
-    "where": lambda self, condition, other: ew.where(condition, self, other),
+    "where": _where,
     # reductions
     "sum": reduction.sum, "mean": reduction.mean, "prod": reduction.prod,
     "max": reduction.max, "min": reduction.min, "amax": reduction.amax,
@@ -190,13 +216,13 @@ METHODS: dict[str, Any] = {
     "var": reduction.var, "std": reduction.std, "logsumexp": reduction.logsumexp,
     "all": reduction.all, "any": reduction.any, "cumsum": reduction.cumsum,
     "count_nonzero": reduction.count_nonzero,
+    "softmax": softmax_ops.softmax, "log_softmax": softmax_ops.log_softmax,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
     "dot": linalg.dot, "outer": linalg.outer,
     # shape
     "reshape": shape.reshape, "view": _view,
-    "view_as": lambda self, other: shape.reshape(self, other.shape),
-    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
+    "view_as": _reshape_as, "reshape_as": _reshape_as,
     "permute": shape.permute, "transpose": shape.transpose,
     "swapaxes": shape.transpose, "t": shape.t, "movedim": shape.movedim,
     "squeeze": shape.squeeze, "unsqueeze": shape.unsqueeze, "flatten": shape.flatten,

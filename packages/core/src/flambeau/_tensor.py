@@ -6,13 +6,22 @@ as methods by ``flambeau._methods``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
 
 from . import _device, _dtypes
 from .autograd import _engine
 from .errors import DeviceMismatchError, DTypeError, FlambeauError, ShapeError
+
+# The ~190 methods and operators that flambeau._methods binds onto Tensor at import are
+# declared for type checkers and IDEs by a stub generated from its table, _tensor_methods.pyi
+# (tools/gen_tensor_stub.py), which Tensor inherits for them only.
+if TYPE_CHECKING:
+    from ._device import Device
+    from ._tensor_methods import TensorMethods
+else:
+    TensorMethods = object
 
 
 class Size(tuple):
@@ -31,7 +40,7 @@ class Size(tuple):
         return f"flambeau.Size({list(self)})"
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A multi-dimensional array on a device, with optional gradient tracking.
 
     Create tensors with :func:`flambeau.tensor`, :func:`flambeau.zeros`, ... ;
@@ -49,6 +58,16 @@ class Tensor:
     # view of one); in-place writes are refused and ``contiguous()`` copies.
     __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_grad", "_k",
                  "_overlapping", "_version", "grad_fn", "requires_grad")
+    requires_grad: bool
+    grad_fn: _engine.Node | None  # the operation that made this tensor (None for leaves)
+    _data: Any  # the backend's device array
+    _device: Device
+    _k: Any  # the device's kernel set
+    _grad: Tensor | None
+    _version: list[int]  # shared with views: bumped by in-place writes
+    _acc: _engine.AccumulateGrad | None
+    _base: Tensor | None  # the tensor whose storage a view or alias shares
+    _overlapping: bool
     # numpy must hand ``ndarray * tensor`` to Tensor.__rmul__ instead of looping over it.
     __array_ufunc__ = None
 
@@ -70,7 +89,7 @@ class Tensor:
         return self._data.dtype
 
     @property
-    def device(self) -> _device.Device:
+    def device(self) -> Device:
         """The device holding the data."""
         return self._device
 
@@ -274,7 +293,7 @@ class Tensor:
 
         return tensor_repr(self)
 
-    def __reduce_ex__(self, protocol: int) -> Any:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
         # Pickling copies through the host; flambeau's own files never use pickle.
         return (_rebuild, (self.numpy(force=True), str(self._device), self.requires_grad))
 
