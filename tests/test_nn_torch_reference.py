@@ -88,3 +88,43 @@ def test_a_few_training_steps_match_pytorch(optimizer):
     for (name, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-4,
                                    atol=1e-6, err_msg=name)
+
+
+# --- the functional face: functions no layer test reaches by name -------------------------
+
+
+def _both(fn_ours, fn_theirs, x, **kwargs):
+    ours_in = flambeau.tensor(x, requires_grad=x.dtype.kind == "f")
+    theirs_in = torch.tensor(x, requires_grad=x.dtype.kind == "f")
+    ours, theirs = fn_ours(ours_in, **kwargs), fn_theirs(theirs_in, **kwargs)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    if ours_in.requires_grad:
+        ours.sum().backward()
+        theirs.sum().backward()
+        np.testing.assert_allclose(ours_in.grad.numpy(), theirs_in.grad.numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_functional_linear_leaky_relu_one_hot_and_dropout_match_pytorch():
+    F, TF = nn.functional, torch.nn.functional
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 5)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    _both(lambda t: F.linear(t, flambeau.tensor(w), flambeau.tensor(b)),
+          lambda t: TF.linear(t, torch.tensor(w), torch.tensor(b)), x)
+    _both(lambda t: F.linear(t, flambeau.tensor(w)), lambda t: TF.linear(t, torch.tensor(w)), x)
+    _both(F.leaky_relu, TF.leaky_relu, x)
+    _both(lambda t: t.softmax(1), lambda t: t.softmax(1), x)
+    _both(lambda t: t.log_softmax(dim=0), lambda t: t.log_softmax(dim=0), x)
+    _both(F.leaky_relu, TF.leaky_relu, x, negative_slope=0.2)
+    labels = np.array([0, 3, 1, 3])
+    _both(F.one_hot, TF.one_hot, labels)
+    _both(F.one_hot, TF.one_hot, labels, num_classes=6)
+    _both(F.dropout, TF.dropout, x, p=0.0)
+    _both(F.dropout, TF.dropout, x, p=0.5, training=False)
+    kept = F.dropout(flambeau.ones(10000), p=0.25).numpy()
+    assert set(np.unique(kept)) <= {0.0, np.float32(1 / 0.75)}
+    assert abs((kept == 0).mean() - 0.25) < 0.03
