@@ -49,7 +49,8 @@ from ._protocol import (
     DeviceInfo,
     Kernels,
 )
-from ._registry import REGISTRY, PluginError, validate_backend, validate_kernels
+from ._registry import REGISTRY, PluginFailure, validate_backend, validate_kernels
+from ._registry import PluginError as PluginError  # the former name, kept for imports
 from ._windows import avg_pool_divisors, ceil_padding, window_count, window_shape
 
 
@@ -80,7 +81,7 @@ def get(name: str) -> Backend | None:
     return REGISTRY.get(name)
 
 
-def errors() -> list[PluginError]:
+def errors() -> list[PluginFailure]:
     """Plugins that failed to load or register, with the reason and traceback."""
     return REGISTRY.errors()
 
@@ -111,7 +112,7 @@ __all__ = [
     "DeviceArray",
     "DeviceInfo",
     "Kernels",
-    "PluginError",
+    "PluginFailure",
     "available",
     "avg_pool_divisors",
     "broadcast_shape",

@@ -38,7 +38,7 @@ _PENDING, _DISCOVERING, _DONE = "pending", "discovering", "done"
 
 
 @dataclass(frozen=True)
-class PluginError:
+class PluginFailure:
     """A backend plugin that could not be used, and why.
 
     Attributes:
@@ -59,6 +59,10 @@ class PluginError:
         return f"{self.name} ({self.distribution} {self.version}): {self.message}"
 
 
+#: The record's former name (it is not an exception), kept for existing imports.
+PluginError = PluginFailure
+
+
 class _Registry:
     """Loaded backends by name, and the plugins that failed."""
 
@@ -66,7 +70,7 @@ class _Registry:
         self._lock = threading.RLock()
         self._backends: dict[str, Backend] = {}
         self._origins: dict[str, str] = {}
-        self._errors: list[PluginError] = []
+        self._errors: list[PluginFailure] = []
         self._state = _PENDING
 
     def ensure_discovered(self) -> None:
@@ -140,7 +144,7 @@ class _Registry:
         self._add(backend, origin=f"{dist_name} {dist_version}")
 
     def _record(self, where: tuple[str, str, str], message: str) -> None:
-        self._errors.append(PluginError(*where, message, traceback.format_exc()))
+        self._errors.append(PluginFailure(*where, message, traceback.format_exc()))
 
     def _add(self, backend: Any, origin: str, replace: bool = False) -> None:
         validate_backend(backend)
@@ -174,7 +178,7 @@ class _Registry:
         self.ensure_discovered()
         return dict(self._backends)
 
-    def errors(self) -> list[PluginError]:
+    def errors(self) -> list[PluginFailure]:
         self.ensure_discovered()
         return list(self._errors)
 

@@ -17,12 +17,7 @@ import numpy as np
 from .. import _dtypes
 from .._device import resolve_device
 from .._tensor import Tensor, _copy_state, _wrap
-from ..errors import FlambeauError
-
-
-class UninitializedParameterError(FlambeauError, RuntimeError):
-    """An uninitialised (lazy) parameter was used before it got its shape."""
-
+from ..errors import FlambeauError, UninitializedParameterError
 
 _ADVICE = ("run the model once on an example input (its shapes are inferred from it) or "
            "load a state dict into it first")
