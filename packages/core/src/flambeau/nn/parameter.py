@@ -216,3 +216,22 @@ def lazy_alias(name: str, layer: type, build: Callable[..., Any], doc: str) -> t
     """A lazy name for ``layer`` whose constructor is ``build``."""
     return _LazyAlias(name, (), {"_build": staticmethod(build), "_layer": layer,
                                  "__doc__": doc, "__module__": "flambeau.nn"})
+
+
+def weight_and_bias(weight_shape: tuple[int, ...] | None, bias_size: int, bias: bool,
+                    device: Any = None, dtype: Any = None
+                    ) -> tuple[Parameter, Parameter | None]:
+    """A layer's weight and optional bias: uninitialised storage of the given shapes, or
+    lazy parameters (kept device and dtype, shapes at the first forward) when
+    ``weight_shape`` is ``None``. The layer initialises them."""
+    if weight_shape is None:
+        weight, bias_param = Parameter(), Parameter() if bias else None
+        if device is not None or dtype is not None:
+            for p in (weight, bias_param):
+                if p is not None:
+                    p._lazy_to(device, dtype)
+        return weight, bias_param
+    from .._creation import empty  # (the creation module imports this one's users)
+
+    weight = Parameter(empty(*weight_shape, device=device, dtype=dtype))
+    return weight, Parameter(empty(bias_size, device=device, dtype=dtype)) if bias else None

@@ -42,10 +42,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        if group["lr"] < 0.0:
-            raise ValueError(f"Invalid learning rate: {group['lr']} (must be >= 0)")
-        if group["eps"] < 0.0:
-            raise ValueError(f"Invalid epsilon value: {group['eps']} (must be >= 0)")
+        self._require_non_negative(group, "lr", "eps")
         betas = group["betas"]
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -53,9 +50,7 @@ class Adam(Optimizer):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta} (must be in "
                                  "[0, 1))")
-        if group["weight_decay"] < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']} "
-                             "(must be >= 0)")
+        self._require_non_negative(group, "weight_decay")
 
     def _step_group(self, group: dict[str, Any]) -> None:
         amsgrad = bool(group["amsgrad"])

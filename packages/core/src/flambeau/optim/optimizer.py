@@ -42,6 +42,10 @@ _SET_ERROR = ("optimizer parameters need to be organized in ordered collections,
               "ordering of tensors in sets changes between runs; use a list instead")
 
 
+# How PyTorch's messages name an option ("Invalid learning rate: -1 (must be >= 0)").
+_OPTION_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
 class Optimizer:
     """Base class of optimizers: parameter groups, state, ``zero_grad`` and state dicts.
 
@@ -152,6 +156,14 @@ class Optimizer:
 
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate a group's options (subclasses raise ``ValueError`` on bad values)."""
+
+    @staticmethod
+    def _require_non_negative(group: dict[str, Any], *names: str) -> None:
+        """Raise PyTorch's ``ValueError`` for the first of ``names`` that is negative."""
+        for name in names:
+            if group[name] < 0.0:
+                label = _OPTION_LABELS.get(name, f"{name} value")
+                raise ValueError(f"Invalid {label}: {group[name]} (must be >= 0)")
 
     # --- stepping -----------------------------------------------------------------------
 

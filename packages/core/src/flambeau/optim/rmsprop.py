@@ -36,9 +36,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
-            if group[name] < 0.0:
-                raise ValueError(f"Invalid {name} value: {group[name]} (must be >= 0)")
+        self._require_non_negative(group, "lr", "eps", "momentum", "weight_decay", "alpha")
 
     def _step_group(self, group: dict[str, Any]) -> None:
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])

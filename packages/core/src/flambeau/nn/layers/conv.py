@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..._creation import empty
 from ..._tensor import Tensor
 from ...errors import ShapeError
 from .. import functional as F
 from ..init import default_linear_init, default_linear_init_bias
 from ..module import LayerInputError, Module
-from ..parameter import Parameter, lazy_alias
+from ..parameter import lazy_alias, weight_and_bias
 
 
 def _ntuple(value: Any, n: int, what: str) -> tuple[int, ...]:
@@ -64,18 +63,9 @@ class _ConvNd(Module):
         self.groups = groups
         self.padding_mode = padding_mode
         self.transposed = self._transposed
-        if in_channels is None:
-            self.weight = Parameter()
-            self.bias = Parameter() if bias else None
-            if device is not None or dtype is not None:
-                for p in self._parameters.values():
-                    if p is not None:
-                        p._lazy_to(device, dtype)
-        else:
-            self.weight = Parameter(empty(*self._weight_shape(in_channels), device=device,
-                                          dtype=dtype))
-            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype)) \
-                if bias else None
+        shape = None if in_channels is None else self._weight_shape(in_channels)
+        self.weight, self.bias = weight_and_bias(shape, out_channels, bias, device, dtype)
+        if shape is not None:
             self.reset_parameters()
         if not bias:
             self.register_parameter("bias", None)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._creation import empty
 from ..._tensor import Tensor
 from .. import functional as F
 from ..init import default_linear_init, default_linear_init_bias
 from ..module import LayerInputError, Module
-from ..parameter import Parameter, lazy_alias
+from ..parameter import lazy_alias, weight_and_bias
 
 
 class Linear(Module):
@@ -27,18 +26,9 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        if in_features is None:
-            self.weight = Parameter()
-            self.bias = Parameter() if bias else None
-            if device is not None or dtype is not None:
-                for p in self._parameters.values():
-                    if p is not None:
-                        p._lazy_to(device, dtype)
-        else:
-            self.weight = Parameter(empty(out_features, in_features, device=device,
-                                          dtype=dtype))
-            self.bias = Parameter(empty(out_features, device=device, dtype=dtype)) \
-                if bias else None
+        shape = None if in_features is None else (out_features, in_features)
+        self.weight, self.bias = weight_and_bias(shape, out_features, bias, device, dtype)
+        if shape is not None:
             self.reset_parameters()
         if not bias:
             self.register_parameter("bias", None)
