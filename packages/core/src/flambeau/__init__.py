@@ -9,7 +9,19 @@ tensor([0., 2., 4., 6.])
 
 from __future__ import annotations
 
-from . import _methods, autograd, backends, cuda, errors, nn, opencl, optim, serialization
+from . import (
+    _methods,
+    autograd,
+    backends,
+    cuda,
+    errors,
+    linalg,
+    nn,
+    opencl,
+    optim,
+    serialization,
+    utils,
+)
 from ._creation import (
     arange,
     as_tensor,
@@ -111,6 +123,7 @@ from ._ops.elementwise import mul as multiply
 from ._ops.elementwise import sub as subtract
 from ._ops.indexing import gather, index_select, masked_fill, nonzero, scatter_add
 from ._ops.linalg import bmm, dot, matmul, mm, mv, outer
+from ._ops.norms import norm
 from ._ops.reduction import (
     all,
     amax,
@@ -191,12 +204,12 @@ __all__ = [
     "linspace", "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor",
     "logsumexp", "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum",
     "mean", "min", "minimum", "mm", "movedim", "mul", "multiply", "mv", "narrow", "ne", "neg", "nn",
-    "optim", "load", "save", "serialization",
+    "optim", "load", "save", "serialization", "linalg", "norm",
     "no_grad", "nonzero", "normal", "ones", "ones_like", "opencl", "outer", "pad", "permute",
     "pow", "prod", "rand", "randint", "randn", "randperm", "reciprocal", "relu", "remainder",
     "repeat", "reshape", "result_type", "round", "rsqrt", "scatter_add", "set_default_device",
     "set_grad_enabled", "short", "sigmoid", "sign", "silu", "sin", "split", "sqrt", "square",
     "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes", "synchronize", "t",
     "tanh", "tensor", "tile", "transpose", "trunc", "uint8", "unbind", "unflatten",
-    "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 from . import _device, _dtypes, _random
 from ._device import resolve_device
 from ._ops import elementwise as ew
-from ._ops import indexing, inplace, linalg, reduction, shape
+from ._ops import indexing, inplace, linalg, norms, reduction, shape
 from ._ops import softmax as softmax_ops
 from ._ops._common import cast
 from ._tensor import Tensor, _wrap
@@ -219,7 +219,7 @@ METHODS: dict[str, Any] = {
     "softmax": softmax_ops.softmax, "log_softmax": softmax_ops.log_softmax,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
-    "dot": linalg.dot, "outer": linalg.outer,
+    "dot": linalg.dot, "outer": linalg.outer, "norm": norms.norm,
     # shape
     "reshape": shape.reshape, "view": _view,
     "view_as": _reshape_as, "reshape_as": _reshape_as,

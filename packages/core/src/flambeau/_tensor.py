@@ -6,6 +6,7 @@ as methods by ``flambeau._methods``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
@@ -19,6 +20,7 @@ from .errors import DeviceMismatchError, DTypeError, FlambeauError, ShapeError
 # (tools/gen_tensor_stub.py), which Tensor inherits for them only.
 if TYPE_CHECKING:
     from ._device import Device
+    from ._hooks import RemovableHandle
     from ._tensor_methods import TensorMethods
 else:
     TensorMethods = object
@@ -207,7 +209,61 @@ class Tensor(TensorMethods):
                 raise _engine.AutogradError("retain_grad() on a tensor that does not require "
                                             "grad")
             return
-        self.grad_fn.retained = weakref.ref(self)
+        _engine.hooks_of(self.grad_fn).retained = weakref.ref(self)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``hook(grad)`` each time the gradient of this tensor is computed; a tensor it
+        returns replaces the gradient (for the rest of the backward and for ``.grad``).
+
+        On a leaf the hook runs before the gradient is accumulated into ``.grad``; on a
+        non-leaf once its gradient is complete (before ``retain_grad`` keeps it). Hooks run
+        in the order registered. Returns a handle: ``handle.remove()`` unregisters it.
+
+        >>> import flambeau
+        >>> x = flambeau.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda grad: grad * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([20., 40.])
+        >>> handle.remove()
+        """
+        from ._hooks import RemovableHandle
+
+        if not self.requires_grad:
+            raise _engine.AutogradError(
+                "cannot register a hook on a tensor that doesn't require gradient; call "
+                "requires_grad_() on the leaf first")
+        table = _engine.hooks_of(_engine.edge_of(self)).tensor
+        handle = RemovableHandle(table)
+        table[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]
+                                           ) -> RemovableHandle:
+        """Call ``hook(tensor)`` once per backward, after this leaf's ``.grad`` has been
+        updated with everything that backward accumulated into it (optimizers and
+        distributed data parallel step or communicate from there).
+
+        >>> import flambeau
+        >>> w = flambeau.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+        >>> (w * w).sum().backward()
+        tensor([2., 4.])
+        """
+        from ._hooks import RemovableHandle
+
+        if not self.requires_grad:
+            raise _engine.AutogradError(
+                "cannot register a hook on a tensor that doesn't require gradient; call "
+                "requires_grad_() on the leaf first")
+        if self.grad_fn is not None:
+            raise _engine.AutogradError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors (this "
+                f"one is the output of {self.grad_fn.name()}); use register_hook() instead")
+        table = _engine.hooks_of(_engine.edge_of(self)).post_accumulate
+        handle = RemovableHandle(table)
+        table[handle.id] = hook
+        return handle
 
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:

@@ -7,7 +7,6 @@ test accuracy. Needs the ``demo`` extra (scikit-learn for the data set, tqdm).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -58,30 +57,26 @@ def make_lenet() -> Any:
     )
 
 
-def batches(x: Any, y: Any, batch_size: int, seed: int) -> Iterator[tuple[Any, Any]]:
-    """Shuffled minibatches of (x, y)."""
-    import flambeau
-
-    order = flambeau.randperm(len(x), generator=flambeau.Generator(seed), device=x.device)
-    for start in range(0, len(x), batch_size):
-        index = order[start:start + batch_size]
-        yield x[index], y[index]
-
-
 def train(model: Any, x: Any, y: Any, *, epochs: int = 15, lr: float = 0.01,
-          batch_size: int = 64, progress: bool = False) -> list[float]:
-    """Train ``model`` with Adam and cross-entropy; returns the mean loss of each epoch."""
+          batch_size: int = 64, progress: bool = False, seed: int = 0) -> list[float]:
+    """Train ``model`` with Adam and cross-entropy on shuffled minibatches (a
+    ``DataLoader`` whose generator is seeded with ``seed``); returns the mean loss of each
+    epoch."""
+    import flambeau
     from flambeau import nn, optim
+    from flambeau.utils.data import DataLoader, TensorDataset
 
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                        generator=flambeau.Generator(seed))
     model(x[:1])  # materialise lazy layers before the optimizer sees the parameters
     optimizer = optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
-    bar = _progress(epochs * -(-len(x) // batch_size), progress)
+    bar = _progress(epochs * len(loader), progress)
     history = []
     for epoch in range(epochs):
         total, count = 0.0, 0
         model.train()
-        for xb, yb in batches(x, y, batch_size, seed=epoch):
+        for xb, yb in loader:
             loss = loss_fn(model(xb), yb)
             optimizer.zero_grad()
             loss.backward()

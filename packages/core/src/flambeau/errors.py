@@ -107,13 +107,26 @@ class CheckpointNotFoundError(SerializationError, FileNotFoundError):
     """The path to load does not exist (also a ``FileNotFoundError``)."""
 
 
+class DistributedError(FlambeauError, RuntimeError):
+    """A collective cannot run: no process group, MPI missing, ranks that disagree, an
+    engine that failed; the message says which and what to do."""
+
+
+class DataLoaderError(FlambeauError, RuntimeError):
+    """A ``DataLoader`` worker process died (the message names the worker and the signal),
+    timed out, or could not send its batch back. Errors raised by the dataset itself keep
+    their own type."""
+
+
 __all__ = [
     "AutogradError",
     "BackendError",
     "CheckpointNotFoundError",
+    "DataLoaderError",
     "DTypeError",
     "DeviceMismatchError",
     "DeviceUnavailableError",
+    "DistributedError",
     "FlambeauError",
     "FlambeauIndexError",
     "InvalidDeviceError",

@@ -1,4 +1,5 @@
-"""Reverse-mode automatic differentiation: ``backward``, ``grad``, grad modes, gradcheck."""
+"""Reverse-mode automatic differentiation: ``backward``, ``grad``, grad modes, gradcheck,
+and ``queue_callback`` (run a function once the current backward is done)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import DeviceMismatchError
-from ._engine import AccumulateGrad, AutogradError, Node, run_backward
+from ._engine import AccumulateGrad, AutogradError, Node, queue_callback, run_backward
 from ._gradcheck import gradcheck
 from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
@@ -106,15 +107,45 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     return tuple(results)
 
 
+class _ExecutionEngine:
+    """PyTorch's ``Variable._execution_engine``, for its ``queue_callback`` only."""
+
+    @staticmethod
+    def queue_callback(callback: Any) -> None:
+        """See :func:`flambeau.autograd.queue_callback`."""
+        queue_callback(callback)
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, other: Any) -> bool:
+        from .._tensor import Tensor
+
+        return isinstance(other, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """PyTorch's deprecated ``Variable``: every tensor is one, ``Variable(t)`` is an alias of
+    ``t``. Kept for code that reaches ``Variable._execution_engine.queue_callback``."""
+
+    _execution_engine = _ExecutionEngine()
+
+    def __new__(cls, data: Any, requires_grad: bool = False) -> Any:  # type: ignore[misc]
+        alias = data.detach()
+        alias._base = None  # (a new leaf, not a view to be refused in-place changes)
+        return alias.requires_grad_(requires_grad) if requires_grad else alias
+
+
 __all__ = [
     "AccumulateGrad",
     "AutogradError",
     "Node",
+    "Variable",
     "backward",
     "enable_grad",
     "grad",
     "gradcheck",
     "is_grad_enabled",
     "no_grad",
+    "queue_callback",
     "set_grad_enabled",
 ]

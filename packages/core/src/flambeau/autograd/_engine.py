@@ -5,11 +5,18 @@ Every differentiable operation that gets an input requiring grad gives its outpu
 versions, to detect in-place changes), and one edge per input — the input's own node, an
 :class:`AccumulateGrad` for a leaf, or ``None`` where no gradient is needed. The walk is
 iterative (Kahn's algorithm over dependency counts), so graph depth is unlimited.
+
+Hooks live on the graph (PyTorch's tensor pre-hooks and post-accumulate-grad hooks): a
+node's or accumulator's ``hooks`` is ``None`` until a tensor registers one, so a graph
+without hooks costs the walk one ``is None`` check per node. Callbacks queued with
+:func:`queue_callback` while a backward runs are called once its whole graph is done.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +27,27 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
+class Hooks:
+    """What a tensor registered on its node (or its leaf's accumulator): gradient hooks
+    (``Tensor.register_hook``, in order), the ``retain_grad`` target, and a leaf's
+    post-accumulate-grad hooks. The hook tables are what a ``RemovableHandle`` removes from."""
+
+    __slots__ = ("post_accumulate", "retained", "tensor")
+
+    def __init__(self) -> None:
+        self.tensor: OrderedDict[int, Callable] = OrderedDict()  # hook(grad) -> grad | None
+        self.retained: weakref.ref | None = None
+        self.post_accumulate: OrderedDict[int, Callable] = OrderedDict()  # hook(tensor)
+
+
 class AccumulateGrad:
     """Graph sink of a leaf tensor: adds the arriving gradient into ``tensor.grad``."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("hooks", "variable")
 
     def __init__(self, variable: Tensor) -> None:
         self.variable = variable
+        self.hooks: Hooks | None = None
 
     def name(self) -> str:
         return "AccumulateGrad"
@@ -35,14 +56,14 @@ class AccumulateGrad:
 class Node:
     """The backward step of one operation; ``tensor.grad_fn`` points at it."""
 
-    __slots__ = ("__weakref__", "_name", "backward_fn", "next_edges", "retained", "saved")
+    __slots__ = ("__weakref__", "_name", "backward_fn", "hooks", "next_edges", "saved")
 
     def __init__(self, name: str, backward_fn: Callable, next_edges: tuple, saved: tuple) -> None:
         self._name = name
         self.backward_fn = backward_fn
         self.next_edges = next_edges
         self.saved = saved  # ((tensor, version at save time), ...)
-        self.retained: weakref.ref | None = None
+        self.hooks: Hooks | None = None
 
     def name(self) -> str:
         """PyTorch-style name, e.g. ``MulBackward0``."""
@@ -61,6 +82,14 @@ class Node:
                     f"{version}. Use an out-of-place operation (x = x + y instead of x += y) "
                     "or clone() the tensor before modifying it"
                 )
+
+
+def hooks_of(node: Node | AccumulateGrad) -> Hooks:
+    """``node``'s hooks, created on first use."""
+    hooks = node.hooks
+    if hooks is None:
+        hooks = node.hooks = Hooks()
+    return hooks
 
 
 def edge_of(tensor: Tensor) -> Node | AccumulateGrad:
@@ -176,20 +205,35 @@ def run_backward(
     targets = {edge_of(t): i for i, t in enumerate(capture)} if capture is not None else None
     results: list[Tensor | None] = [None] * len(capture) if capture is not None else []
     ready = [s for s in dict.fromkeys(starts) if s not in counts]
+    callbacks: list[Callable[[], Any]] = []
+    _RUNNING.callbacks.append(callbacks)
     previous_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
         while ready:
             node = ready.pop()
             grad, is_owned = pending.pop(node)
+            hooks = node.hooks
+            if type(node) is AccumulateGrad:
+                # As in PyTorch, a leaf's hooks run where its accumulator runs: in backward(),
+                # or in grad() for a leaf asked for (its post-accumulate hooks only in backward()).
+                if capture is None:
+                    if hooks is not None:
+                        grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
+                    _accumulate(node.variable, grad, is_owned, create_graph)
+                    if hooks is not None and hooks.post_accumulate:
+                        _call_post_accumulate_hooks(hooks, node.variable)
+                elif targets is not None and node in targets:
+                    if hooks is not None:
+                        grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
+                    results[targets[node]] = grad
+                continue
+            if hooks is not None:
+                grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
+                if hooks.retained is not None:
+                    _retain(hooks.retained, grad, is_owned and not create_graph)
             if targets is not None and node in targets:
                 results[targets[node]] = grad
-            if type(node) is AccumulateGrad:
-                if capture is None:
-                    _accumulate(node.variable, grad, is_owned, create_graph)
-                continue
-            if node.retained is not None:
-                _retain(node, grad, is_owned and not create_graph)
             backward_fn = node.backward_fn
             if backward_fn is None:
                 raise AutogradError(
@@ -216,9 +260,87 @@ def run_backward(
                         ready.append(edge)
                     else:
                         ready.extend(_release(edge, counts, pending))
+        i = 0
+        while i < len(callbacks):  # (a callback may queue another)
+            callbacks[i]()
+            i += 1
     finally:
         STATE.enabled = previous_mode
+        _RUNNING.callbacks.pop()
     return results if capture is not None else None
+
+
+class _RunningBackwards(threading.local):
+    def __init__(self) -> None:
+        self.callbacks: list[list[Callable[[], Any]]] = []  # one list per backward, innermost last
+
+
+_RUNNING = _RunningBackwards()
+
+
+def queue_callback(callback: Callable[[], Any]) -> None:
+    """Call ``callback()`` once the backward now running has finished its whole graph.
+
+    PyTorch's ``Variable._execution_engine.queue_callback``: valid only while a backward
+    runs (from a hook), e.g. to wait for gradient communication started by
+    post-accumulate-grad hooks. Callbacks run in the order queued, after the last node and
+    in the backward's grad mode; a backward started inside a hook has its own. They are
+    dropped if the backward fails.
+
+    >>> import flambeau
+    >>> x = flambeau.tensor([1.0, 2.0], requires_grad=True)
+    >>> log = []
+    >>> def hook(grad):
+    ...     flambeau.autograd.queue_callback(lambda: log.append(x.grad.tolist()))
+    >>> _ = x.register_hook(hook)
+    >>> (x * x).sum().backward()
+    >>> log
+    [[2.0, 4.0]]
+    """
+    running = _RUNNING.callbacks
+    if not running:
+        raise AutogradError(
+            "queue_callback: final callbacks can only be installed during the backward pass "
+            "(from a tensor or module hook while backward() or autograd.grad() runs); no "
+            "backward is running")
+    running[-1].append(callback)
+
+
+def _call_tensor_hooks(hooks: Hooks, grad: Tensor, is_owned: bool) -> tuple[Tensor, bool]:
+    """Pass ``grad`` through the tensor's gradient hooks, in order; each may replace it."""
+    for hook in tuple(hooks.tensor.values()):
+        result = hook(grad)
+        if result is not None:
+            _check_hook_gradient(hook, result, grad)
+            grad = result
+        # The hook may have kept the gradient: it is no longer the engine's alone.
+        is_owned = False
+    return grad, is_owned
+
+
+def _check_hook_gradient(hook: Callable, result: Any, grad: Tensor) -> None:
+    from .._tensor import Tensor  # (the tensor module imports this one)
+
+    name = getattr(hook, "__name__", repr(hook))
+    if not isinstance(result, Tensor):
+        raise TypeError(f"hook {name!r} returned {type(result).__name__}; a gradient hook "
+                        "must return None or a tensor to replace the gradient")
+    for what, got, expected in (("size", list(result.shape), list(grad.shape)),
+                                ("dtype", result.dtype, grad.dtype),
+                                ("device", result.device, grad.device)):
+        if got != expected:
+            raise AutogradError(f"hook {name!r} has changed the {what} of the gradient: it "
+                                f"returned {got}, the gradient has {expected}; return a "
+                                f"tensor of the same {what} (or None)")
+
+
+def _call_post_accumulate_hooks(hooks: Hooks, variable: Tensor) -> None:
+    for hook in tuple(hooks.post_accumulate.values()):
+        result = hook(variable)
+        if result is not None:
+            raise TypeError(f"post-accumulate-grad hook {getattr(hook, '__name__', hook)!r} "
+                            f"returned {type(result).__name__}; it must return None (read "
+                            "and change tensor.grad instead)")
 
 
 def _release(node: Any, counts: dict, pending: dict) -> list:
@@ -239,8 +361,8 @@ def _release(node: Any, counts: dict, pending: dict) -> list:
     return ready
 
 
-def _retain(node: Node, grad: Tensor, owned: bool) -> None:
-    tensor = node.retained()
+def _retain(retained: weakref.ref, grad: Tensor, owned: bool) -> None:
+    tensor = retained()
     if tensor is not None:
         tensor._grad = grad if owned and not grad._overlapping else grad.detach().clone()
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import functional, init
+from . import functional, init, utils
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .layers.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .layers.basic import Dropout, Flatten, Unflatten
@@ -65,7 +65,7 @@ __all__ = [
     "LazyLinear", "LeakyReLU", "Linear", "LogSoftmax", "ModelSummary", "Module", "ModuleDict",
     "ModuleList", "Parameter", "ParameterDict", "ParameterList", "ReLU", "SiLU", "Sequential",
     "Sigmoid", "Softmax", "StateDictError", "Tanh", "UninitializedParameter",
-    "UninitializedParameterError", "Unflatten", "functional", "init", "summary",
+    "UninitializedParameterError", "Unflatten", "functional", "init", "summary", "utils",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose2d", "LazyConv1d",
     "LazyConv2d", "LazyConvTranspose2d", "MaxPool2d",
 ]

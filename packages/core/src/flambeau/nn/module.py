@@ -1,17 +1,21 @@
-"""``Module``: the block models are built from (PyTorch's ``nn.Module``, without hooks).
+"""``Module``: the block models are built from (PyTorch's ``nn.Module``).
 
 Parameters, buffers and sub-modules register themselves when assigned as attributes;
 names nest with dots (``net.0.weight``). A parameter object that appears in two places
-is one parameter: listed once by ``parameters()``, saved under both names.
+is one parameter: listed once by ``parameters()``, saved under both names. Forward and
+backward hooks run in PyTorch's order; a module without hooks is called as cheaply as its
+``forward`` (one falsy check).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .. import _dtypes
+from .._hooks import BackwardHook, ModuleHook, RemovableHandle
 from .._tensor import Tensor
 from ..errors import FlambeauError, LayerInputError, StateDictError
 from .parameter import Parameter, is_lazy
@@ -42,6 +46,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        # {handle id: ModuleHook} in call order; None until a hook is registered.
+        object.__setattr__(self, "_module_hooks", None)
 
     # --- registration -------------------------------------------------------------------
 
@@ -230,17 +236,165 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        tracer = _TRACERS[-1] if _TRACERS else None
-        if tracer is not None:
-            tracer.enter(self)
+        if _HOOK_COUNT or _TRACERS:  # the one check a call pays while no module has hooks
+            return self._call_with_hooks(args, kwargs)
         try:
-            out = self.forward(*args, **kwargs)
+            return self.forward(*args, **kwargs)
         except LayerInputError as err:
             err.entered(self)
             raise
-        if tracer is not None:
-            tracer.exit(self, out)
-        return out
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """A call with hooks (or under a summary's tracer), in PyTorch's order: forward
+        pre-hooks, identity nodes on the inputs for backward hooks, ``forward``, forward
+        hooks, identity nodes on the outputs. Forward hooks with ``always_call`` also run
+        when something before them raised."""
+        table = self._module_hooks
+        if not table and not _TRACERS:  # (another module has hooks)
+            try:
+                return self.forward(*args, **kwargs)
+            except LayerInputError as err:
+                err.entered(self)
+                raise
+        hooks = tuple(table.values()) if table else ()
+        result = None
+        called: set[int] = set()  # always_call hooks that already ran
+        try:
+            for hook in hooks:
+                if hook.kind != "forward_pre":
+                    continue
+                if hook.with_kwargs:
+                    replaced = hook.fn(self, args, kwargs)
+                    if replaced is not None:
+                        if not (isinstance(replaced, tuple) and len(replaced) == 2):
+                            raise TypeError(
+                                f"forward pre-hook {_hook_name(hook.fn)} of {self._get_name()} "
+                                "(with_kwargs=True) must return None or a tuple (new_args, "
+                                f"new_kwargs), but got {replaced!r}")
+                        args, kwargs = replaced
+                else:
+                    replaced = hook.fn(self, args)
+                    if replaced is not None:
+                        args = replaced if isinstance(replaced, tuple) else (replaced,)
+            backward = [h.fn for h in hooks if h.kind == "backward"]
+            backward_pre = [h.fn for h in hooks if h.kind == "backward_pre"]
+            bw_hook = None
+            if backward or backward_pre:
+                bw_hook = BackwardHook(self, backward, backward_pre)
+                args = bw_hook.setup_input_hook(args)
+            tracer = _TRACERS[-1] if _TRACERS else None
+            if tracer is not None:
+                tracer.enter(self)
+            try:
+                result = self.forward(*args, **kwargs)
+            except LayerInputError as err:
+                err.entered(self)
+                raise
+            for hook in tuple(table.values()) if table else ():
+                if hook.kind != "forward":
+                    continue
+                if hook.always_call:
+                    called.add(id(hook))
+                result = _after_forward(self, hook, args, kwargs, result)
+            if bw_hook is not None:
+                if not isinstance(result, (Tensor, tuple)):
+                    warnings.warn(f"{self._get_name()} has backward hooks, which are called only "
+                                  "for an output that is a Tensor or a tuple of Tensors, but "
+                                  f"its forward returned {type(result).__name__}", stacklevel=3)
+                result = bw_hook.setup_output_hook(result)
+            if tracer is not None:
+                tracer.exit(self, result)
+            return result
+        except Exception:
+            for hook in tuple(table.values()) if table else ():
+                if hook.kind != "forward" or not hook.always_call or id(hook) in called:
+                    continue
+                try:
+                    result = _after_forward(self, hook, args, kwargs, result)
+                except Exception as err:
+                    warnings.warn(f"forward hook {_hook_name(hook.fn)} with always_call=True "
+                                  f"raised an exception that was silenced as another error was "
+                                  f"raised in forward: {err}", stacklevel=3)
+            raise
+
+    # --- hooks --------------------------------------------------------------------------
+
+    def _add_hook(self, kind: str, fn: Callable, prepend: bool, with_kwargs: bool = False,
+                  always_call: bool = False) -> RemovableHandle:
+        if not callable(fn):
+            raise TypeError(f"a hook must be callable, got {type(fn).__name__}")
+        table = self._module_hooks
+        if table is None:
+            table = _HookTable()
+            object.__setattr__(self, "_module_hooks", table)
+        handle = RemovableHandle(table)
+        table[handle.id] = ModuleHook(kind, fn, with_kwargs, always_call)
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward``; a value it returns replaces
+        the positional inputs (a tuple, or one value that is wrapped into a tuple). With
+        ``with_kwargs``: ``hook(module, args, kwargs)`` returns ``None`` or
+        ``(args, kwargs)``. ``prepend`` runs it before the hooks already registered.
+
+        >>> from flambeau import nn
+        >>> import flambeau
+        >>> double = nn.Identity()
+        >>> handle = double.register_forward_pre_hook(lambda module, args: args[0] * 2)
+        >>> double(flambeau.tensor([1.0, 2.0]))
+        tensor([2., 4.])
+        >>> handle.remove()
+        """
+        return self._add_hook("forward_pre", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward`` (``hook(module, args,
+        kwargs, output)`` with ``with_kwargs``); a value it returns replaces the output.
+        ``always_call`` runs it even when the call raised. ``prepend`` runs it first.
+
+        >>> from flambeau import nn
+        >>> import flambeau
+        >>> layer = nn.Linear(3, 2)
+        >>> shapes = []
+        >>> with layer.register_forward_hook(lambda m, args, out: shapes.append(out.shape)):
+        ...     _ = layer(flambeau.ones(4, 3))
+        >>> shapes
+        [flambeau.Size([4, 2])]
+        """
+        return self._add_hook("forward", hook, prepend, with_kwargs=with_kwargs,
+                              always_call=always_call)
+
+    def register_full_backward_pre_hook(self, hook: Callable,
+                                        prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients with respect to the
+        module's outputs are computed (before they flow into the module); a tuple it
+        returns replaces ``grad_output``. Entries of non-tensor outputs are ``None``."""
+        return self._add_hook("backward_pre", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable,
+                                    prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to
+        the module's positional inputs are computed; a tuple it returns replaces
+        ``grad_input``. Entries of non-tensor inputs are ``None``; a tensor input that got
+        no gradient has zeros (as in PyTorch). Inputs are wrapped in identity nodes, so an
+        in-place change of them inside ``forward`` is refused while recording.
+
+        >>> from flambeau import nn
+        >>> import flambeau
+        >>> layer = nn.Linear(3, 2)
+        >>> seen = []
+        >>> _ = layer.register_full_backward_hook(
+        ...     lambda m, grad_input, grad_output: seen.append(grad_input[0].shape))
+        >>> layer(flambeau.ones(4, 3, requires_grad=True)).sum().backward()
+        >>> seen
+        [flambeau.Size([4, 3])]
+        """
+        return self._add_hook("backward", hook, prepend)
 
     # --- state --------------------------------------------------------------------------
 
@@ -465,11 +619,40 @@ class Module:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_module_hooks", None)  # (saved before hooks existed)
 
 
 # While a summary traces a model: objects told ``enter(module)`` before each forward and
 # ``exit(module, output)`` after it.
 _TRACERS: list[Any] = []
+
+# How many hooks all modules hold together. While none does and no summary traces, a call
+# is ``forward()`` plus one check of two globals (a per-module attribute would cost more:
+# Module's ``__getattr__`` keeps CPython from specialising attribute loads on modules).
+_HOOK_COUNT = 0
+
+
+class _HookTable(OrderedDict):
+    """``Module._module_hooks``: {handle id: ModuleHook} in call order, counted in
+    ``_HOOK_COUNT`` as entries come and go (a copied module's table counts its own)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        global _HOOK_COUNT
+        if key not in self:
+            _HOOK_COUNT += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        global _HOOK_COUNT
+        super().__delitem__(key)
+        _HOOK_COUNT -= 1
+
+    def __del__(self) -> None:
+        global _HOOK_COUNT
+        try:
+            _HOOK_COUNT -= len(self)
+        except NameError:  # (interpreter shutdown)
+            pass
 
 
 def _detached(value: Tensor) -> Tensor:
@@ -477,6 +660,18 @@ def _detached(value: Tensor) -> Tensor:
         return value
     return value.detach()
 
+
+
+def _after_forward(module: Module, hook: ModuleHook, args: tuple, kwargs: dict,
+                   result: Any) -> Any:
+    """The output after forward hook ``hook`` (which may replace it)."""
+    replaced = (hook.fn(module, args, kwargs, result) if hook.with_kwargs
+                else hook.fn(module, args, result))
+    return result if replaced is None else replaced
+
+
+def _hook_name(fn: Callable) -> str:
+    return repr(getattr(fn, "__name__", fn))
 
 
 def _check_name(name: Any, module: Module) -> None:
