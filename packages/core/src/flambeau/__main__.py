@@ -1,4 +1,5 @@
-"""The ``flambeau`` command: ``flambeau devices`` and ``flambeau demo [--device NAME]``."""
+"""The ``flambeau`` command: ``flambeau devices``, ``flambeau demo [--device NAME]`` and
+``flambeau run -n N script.py`` (many processes under MPI)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,15 @@ def print_devices(out=sys.stdout) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``flambeau`` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:  # its arguments go on to mpiexec and the script: not argparse's
+        from .distributed.launch import main as run
+
+        return run(argv[1:])
     parser = argparse.ArgumentParser(prog="flambeau", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("devices", help="list backends, devices and plugin errors")
+    commands.add_parser("run", help="run a script on N processes: flambeau run -n N script.py")
     demo = commands.add_parser("demo", help="train a small model on the digits data set")
     demo.add_argument("--device", default=None, help="device name, e.g. cpu or cuda:0")
     demo.add_argument("--model", choices=("mlp", "lenet"), default="mlp")

@@ -17,7 +17,10 @@ or inside your own pytest suite, on every available device (or the ones named wi
 
 ``kernel_checks`` calls each kernel directly; ``op_checks`` checks the tensor operations
 built on them (values, dtypes and gradients); ``fused_checks`` compares the optional fused
-kernels a device has with the core's compositions. The kit needs pytest
+kernels a device has with the core's compositions. ``python -m flambeau.testing DEVICE
+--ranks 2`` runs ``collective_checks`` instead, on two processes under MPI: every
+collective of ``flambeau.distributed`` against numpy, bitwise equal across ranks (it
+needs ``flambeau[mpi]``). The kit needs pytest
 (``pip install "flambeau[testing]"``). Its helpers (:func:`check_op`, :func:`check_fused`,
 :func:`assert_close`, :func:`tolerance`) are importable for backends' own tests.
 """
@@ -38,4 +41,9 @@ CHECK_MODULES = (
     "flambeau.testing.fused_checks",
 )
 
-__all__ = ["CHECK_MODULES", "assert_close", "check_fused", "check_op", "tolerance"]
+#: The modules of checks that run on several processes, under MPI
+#: (``python -m flambeau.testing DEVICE --ranks N``).
+RANK_CHECK_MODULES = ("flambeau.testing.collective_checks",)
+
+__all__ = ["CHECK_MODULES", "RANK_CHECK_MODULES", "assert_close", "check_fused", "check_op",
+           "tolerance"]

@@ -23,6 +23,7 @@ from .dataset import (
     TensorDataset,
     random_split,
 )
+from .distributed import DistributedSampler
 from .sampler import (
     BatchSampler,
     RandomSampler,
@@ -33,6 +34,7 @@ from .sampler import (
 )
 
 __all__ = [
+    "DistributedSampler",
     "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset",
     "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
     "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "WorkerInfo",

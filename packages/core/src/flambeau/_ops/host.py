@@ -1,0 +1,83 @@
+"""Tensor memory for code that moves values itself (``flambeau.distributed``): host copies
+or views of a tensor's values, writing host values back, and the raw device array.
+
+Where the backend's device memory is host memory (the optional kernels
+``to_numpy_shared`` / ``from_numpy_shared``: the cpu backend), reads and writes go to the
+tensor's own memory with no copy; other devices get a C-contiguous host copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..errors import MemoryOverlapError
+
+__all__ = ["device_array", "from_host_into", "host_buffer", "host_values", "mark_written"]
+
+
+def _shared_view(t: Tensor) -> np.ndarray | None:
+    view = getattr(t._k, "to_numpy_shared", None)
+    return None if view is None else view(t._data)
+
+
+def host_values(t: Tensor) -> np.ndarray:
+    """``t``'s values as a C-contiguous numpy array: a view of ``t``'s memory where the
+    backend shares it (read it only), else a copy.
+
+    >>> import flambeau
+    >>> host_values(flambeau.arange(3))
+    array([0, 1, 2])
+    """
+    host = _shared_view(t)
+    if host is None:
+        return t._k.to_numpy(t._data)
+    return host if host.flags.c_contiguous else np.ascontiguousarray(host)
+
+
+def host_buffer(t: Tensor, keep: bool = True) -> tuple[np.ndarray, bool]:
+    """A C-contiguous numpy array to write ``t``'s new values into, and whether it *is*
+    ``t``'s memory (then call :func:`mark_written` after writing; else
+    :func:`from_host_into`). ``keep``: the array starts with ``t``'s values (else its
+    contents are undefined).
+
+    Raises:
+        MemoryOverlapError: if ``t``'s elements share memory (an ``expand`` result).
+    """
+    _check_writable(t)
+    host = _shared_view(t)
+    if host is not None and host.flags.c_contiguous and host.flags.writeable:
+        return host, True
+    if not keep:
+        return np.empty(t._data.shape, t._data.dtype), False
+    return (host_values(t) if host is None else np.array(host, order="C")), False
+
+
+def from_host_into(t: Tensor, host: np.ndarray) -> None:
+    """Write ``host`` (``t``'s shape and dtype) into ``t``'s memory, in place."""
+    k = t._k
+    adopt = getattr(k, "from_numpy_shared", None)
+    k.assign(t._data, adopt(host) if adopt is not None else k.from_numpy(host))
+    t._version[0] += 1
+
+
+def mark_written(t: Tensor) -> None:
+    """Record that ``t``'s memory was written in place (autograd checks saved tensors)."""
+    t._version[0] += 1
+
+
+def device_array(t: Tensor, write: bool = False) -> Any:
+    """The backend's own array behind ``t`` (for a backend's collective engine), to
+    ``write`` into or not (then checked as :func:`host_buffer` checks)."""
+    if write:
+        _check_writable(t)
+    return t._data
+
+
+def _check_writable(t: Tensor) -> None:
+    if t._overlapping:
+        raise MemoryOverlapError(
+            f"cannot write a collective's result into a tensor of shape {list(t.shape)} "
+            "whose elements share memory (an expand() result); pass a clone() instead")
