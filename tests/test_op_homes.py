@@ -18,8 +18,8 @@ from flambeau.nn import functional as F
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / "packages" / "core" / "src" / "flambeau" / "testing"
 # Public functions that are not operations on tensors, with their homes.
-NOT_OPS = {"flambeau._creation", "flambeau._device", "flambeau._dtypes", "flambeau._random",
-           "flambeau.autograd._mode", "flambeau.serialization._reader",
+NOT_OPS = {"flambeau._compile", "flambeau._creation", "flambeau._device", "flambeau._dtypes",
+           "flambeau._random", "flambeau.autograd._mode", "flambeau.serialization._reader",
            "flambeau.serialization._writer"}
 
 

@@ -10,8 +10,9 @@ which is test code shipped to backend authors.
 
 Budget: no file over :data:`FILE_BUDGET` code lines, the core runtime under
 :data:`CORE_BUDGET` and the training utilities under :data:`UTILS_BUDGET`. (The runtime
-budget was 9,000 when the house was tidied; hooks, norms and gradient clipping raised it
-to 10,000.) Run it as ``python tools/loc.py`` (``--quiet``: totals only).
+budget was 9,000 when the house was tidied; hooks, norms and gradient clipping, then the
+breadth of D2L's later chapters (attention, transformer, sorting, einsum, schedulers, bf16)
+raised it to 12,500.) Run it as ``python tools/loc.py`` (``--quiet``: totals only).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE_BUDGET = 800
-CORE_BUDGET = 10_000
+CORE_BUDGET = 12_500
 UTILS_BUDGET = 3_500
 KIT = Path("packages/core/src/flambeau/testing")
 UTILS = (Path("packages/core/src/flambeau/utils"), Path("packages/core/src/flambeau/distributed"))

@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import platform
 
+import numpy as np
+
 from flambeau.backends import CONTRACT_VERSION, DTYPES, DeviceInfo
 
 from .kernels import NumpyKernels
 from .memory import total_memory
+
+
+def _bfloat16() -> np.dtype:
+    import ml_dtypes  # (on the first device_info call: its import takes half a second)
+
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 class CpuBackend:
@@ -28,7 +36,7 @@ class CpuBackend:
         return DeviceInfo(
             name=f"numpy on {platform.machine() or 'host'} ({os.cpu_count()} cores)",
             memory_bytes=total_memory(),
-            dtypes=tuple(DTYPES.values()),
+            dtypes=(*DTYPES.values(), _bfloat16()),  # bfloat16: in float32, rounded back
             vendor=platform.processor() or "",
         )
 

@@ -67,9 +67,10 @@ BINARY = {
 
 # The ufuncs' own reduce: np.sum and friends add a Python wrapper per call.
 # numpy_like.keep_dtype: numpy widens the sum and product of small integers.
+# numpy_like.via_float32: bfloat16 sums, products and matmuls run in float32.
 REDUCE = {
-    "sum": numpy_like.keep_dtype(np.add.reduce),
-    "prod": numpy_like.keep_dtype(np.multiply.reduce),
+    "sum": numpy_like.via_float32(numpy_like.keep_dtype(np.add.reduce)),
+    "prod": numpy_like.via_float32(numpy_like.keep_dtype(np.multiply.reduce)),
     "max": np.maximum.reduce,
     "min": np.minimum.reduce,
     "all": np.logical_and.reduce,
@@ -77,6 +78,7 @@ REDUCE = {
 }
 
 ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
+_matmul = numpy_like.via_float32(np.matmul)
 
 
 # Floating-point edge cases (log(0), 1/0, overflow) give inf/nan as on every device;
@@ -138,7 +140,7 @@ class NumpyKernels(FusedKernels):
         return np.asarray(ARG_REDUCE[op](x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
     def matmul(self, a, b):
-        return np.matmul(a, b)
+        return _matmul(a, b)
 
     def reshape(self, x, shape):
         return np.reshape(x, shape)

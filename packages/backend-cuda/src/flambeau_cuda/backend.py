@@ -150,6 +150,15 @@ class CudaBackend:
             with cupy.cuda.Device(i):
                 pool.free_all_blocks()
 
+    def memory_allocated(self, index: int) -> int:
+        """Bytes of cupy's memory pool in use on ``cuda:index`` (blocks are rounded up to
+        the pool's sizes, as PyTorch's are); the contract's optional ``memory_allocated``."""
+        self._check(index)
+        import cupy
+
+        with cupy.cuda.Device(index):
+            return int(cupy.get_default_memory_pool().used_bytes())
+
     def dlpack_index(self, device_type: int, device_id: int) -> int | None:
         """The index of ``cuda:i`` for DLPack device ``(kDLCUDA, i)``, else ``None``."""
         if device_type == DLPACK_CUDA and 0 <= device_id < self.device_count():

@@ -158,6 +158,13 @@ class OpenCLBackend:
             if index is None or i == index:
                 state.allocator.empty_cache()
 
+    def memory_allocated(self, index: int) -> int:
+        """Bytes in the live buffers of ``opencl:index`` (rounded up to the allocator's
+        size buckets); the contract's optional ``memory_allocated``."""
+        self._device(index)
+        state = self._states.get(index)
+        return state.allocator.live_bytes if state is not None else 0
+
     def kernels(self, index: int) -> Any:
         """The kernel set of ``opencl:index`` (creates its context and queue)."""
         kernels = self._kernels.get(index)

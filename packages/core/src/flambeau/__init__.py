@@ -9,11 +9,14 @@ tensor([0., 2., 4., 6.])
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import (
     _methods,
     autograd,
     backends,
     cuda,
+    distributed,
     errors,
     linalg,
     nn,
@@ -22,7 +25,18 @@ from . import (
     serialization,
     utils,
 )
+from ._compile import compile
 from ._creation import (
+    BFloat16Tensor,
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     arange,
     as_tensor,
     empty,
@@ -52,14 +66,18 @@ from ._dtypes import (
     bool_ as bool,
 )
 from ._dtypes import (
+    finfo,
     float16,
     float32,
     float64,
+    get_default_dtype,
+    iinfo,
     int8,
     int16,
     int32,
     int64,
     result_type,
+    set_default_dtype,
     uint8,
 )
 from ._dtypes import float16 as half
@@ -68,14 +86,17 @@ from ._dtypes import float64 as double
 from ._dtypes import int16 as short
 from ._dtypes import int32 as int
 from ._dtypes import int64 as long
+from ._ops.einsum import einsum
 from ._ops.elementwise import (
     abs,
     add,
+    allclose,
     ceil,
     clamp,
     cos,
     div,
     eq,
+    equal,
     erf,
     exp,
     expm1,
@@ -84,10 +105,13 @@ from ._ops.elementwise import (
     ge,
     gelu,
     gt,
+    is_floating_point,
+    isclose,
     isfinite,
     isinf,
     isnan,
     le,
+    lerp,
     log,
     log1p,
     logical_and,
@@ -98,6 +122,7 @@ from ._ops.elementwise import (
     maximum,
     minimum,
     mul,
+    nan_to_num,
     ne,
     neg,
     pow,
@@ -121,8 +146,15 @@ from ._ops.elementwise import clamp as clip
 from ._ops.elementwise import div as divide
 from ._ops.elementwise import mul as multiply
 from ._ops.elementwise import sub as subtract
-from ._ops.indexing import gather, index_select, masked_fill, nonzero, scatter_add
-from ._ops.linalg import bmm, dot, matmul, mm, mv, outer
+from ._ops.indexing import (
+    gather,
+    index_select,
+    masked_fill,
+    nonzero,
+    repeat_interleave,
+    scatter_add,
+)
+from ._ops.linalg import baddbmm, bmm, diag, dot, matmul, mm, mv, outer, tril, triu
 from ._ops.norms import norm
 from ._ops.reduction import (
     all,
@@ -132,6 +164,7 @@ from ._ops.reduction import (
     argmax,
     argmin,
     count_nonzero,
+    cumprod,
     cumsum,
     logsumexp,
     max,
@@ -158,6 +191,7 @@ from ._ops.shape import (
     permute,
     repeat,
     reshape,
+    roll,
     split,
     squeeze,
     stack,
@@ -169,10 +203,13 @@ from ._ops.shape import (
     unflatten,
     unsqueeze,
 )
+from ._ops.softmax import log_softmax, softmax
+from ._ops.sorting import argsort, bucketize, kthvalue, sort, topk, unique
 from ._random import (
     Generator,
     bernoulli,
     default_generator,
+    get_rng_state,
     initial_seed,
     manual_seed,
     normal,
@@ -180,9 +217,10 @@ from ._random import (
     randint,
     randn,
     randperm,
+    set_rng_state,
 )
 from ._tensor import Size, Tensor
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import FlambeauError
 from .serialization import load, save
 
@@ -196,7 +234,8 @@ __all__ = [
     "backends", "bernoulli", "bmm", "bool", "broadcast_tensors", "broadcast_to", "cat",
     "ceil", "chunk", "clamp", "clip", "clone", "concat", "cos", "count_nonzero", "cuda",
     "cumsum", "default_generator", "device", "device_count", "devices", "div", "divide",
-    "dot", "double", "empty", "empty_like", "enable_grad", "eq", "erf", "errors", "exp",
+    "distributed", "dot", "double", "empty", "empty_like", "enable_grad", "eq", "erf", "errors",
+    "exp",
     "expand", "expm1", "eye", "flatten", "flip", "float", "float16", "float32", "float64",
     "floor", "floor_divide", "from_dlpack", "from_numpy", "full", "full_like", "gather",
     "ge", "gelu", "get_default_device", "gt", "half", "index_select", "initial_seed", "int",
@@ -212,4 +251,26 @@ __all__ = [
     "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes", "synchronize", "t",
     "tanh", "tensor", "tile", "transpose", "trunc", "uint8", "unbind", "unflatten",
     "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
+    "compile", "finfo", "get_default_dtype", "get_rng_state", "iinfo", "inference_mode",
+    "set_default_dtype", "set_rng_state",
+    "BFloat16Tensor", "BoolTensor", "ByteTensor", "CharTensor", "DoubleTensor", "FloatTensor",
+    "HalfTensor", "IntTensor", "LongTensor", "ShortTensor", "allclose", "argsort", "baddbmm",
+    "bfloat16", "bucketize", "cumprod", "diag", "einsum", "equal", "is_floating_point",
+    "isclose", "kthvalue", "lerp", "log_softmax", "nan_to_num", "repeat_interleave", "roll",
+    "softmax", "sort", "topk", "tril", "triu", "unique",
 ]
+
+
+if TYPE_CHECKING:
+    from numpy import dtype as _dtype
+
+    bfloat16: _dtype
+else:
+
+    def __getattr__(name: str) -> object:
+        # bfloat16 comes from ml_dtypes, whose import takes half a second: on first use.
+        if name == "bfloat16":
+            from ._dtypes import load_bfloat16
+
+            return load_bfloat16()
+        raise AttributeError(f"module 'flambeau' has no attribute {name!r}")

@@ -39,7 +39,7 @@ def _infer_host(data: Any, dtype: np.dtype | None) -> np.ndarray:
         return host.astype(_dtypes.int64)
     if host.size == 0 and host.dtype == np.float64 and not isinstance(data, np.ndarray):
         return host.astype(_dtypes.DEFAULT_FLOAT)
-    if host.dtype not in _dtypes.TENSOR_DTYPES:
+    if not _dtypes.is_supported(host.dtype):
         raise DTypeError(
             f"cannot make a tensor from data of numpy dtype {host.dtype}; supported: "
             + ", ".join(str(d) for d in _dtypes.TENSOR_DTYPES)
@@ -68,6 +68,8 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None,
     if device is None and isinstance(data, Tensor):
         device = data.device
     dev, kernels = resolve_device(device)
+    if _dtypes.is_bfloat16(host.dtype):
+        _dtypes.check_device(host.dtype, dev)
     return _finish(kernels.from_numpy(host), dev, kernels, requires_grad)
 
 
@@ -82,13 +84,38 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor with ``array``'s dtype and values on the cpu device (a copy)."""
+    """A tensor on the cpu device sharing ``array``'s memory, as in PyTorch: writes to one
+    show in the other. The cpu backend's arrays are host memory (its ``from_numpy_shared``
+    kernel); a cpu backend without that kernel, and arrays it cannot adopt (read-only,
+    unaligned, negative strides, foreign byte order), get a copy.
+
+    >>> import numpy as np, flambeau
+    >>> a = np.zeros(2, np.float32)
+    >>> t = flambeau.from_numpy(a)
+    >>> a[0] = 5
+    >>> t
+    tensor([5., 0.])
+    """
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype not in _dtypes.TENSOR_DTYPES:
+    if not _dtypes.is_supported(array.dtype):
         raise DTypeError(f"from_numpy: unsupported numpy dtype {array.dtype}")
-    dev, kernels = resolve_device("cpu")
-    return _wrap(kernels.from_numpy(array), dev, kernels)
+    return _adopt(array, *resolve_device("cpu"))
+
+
+def _adopt(array: np.ndarray, dev: Any, kernels: Any) -> Tensor:
+    """``array``'s memory as a tensor where the kernels can share it, else a copy."""
+    share = getattr(kernels, "from_numpy_shared", None)
+    flags = array.flags
+    if (share is None or not (flags.writeable and flags.aligned) or array.dtype.byteorder
+            not in "=|" or any(s < 0 for s in array.strides)):
+        return _wrap(kernels.from_numpy(array), dev, kernels)
+    out = _wrap(share(array), dev, kernels)
+    if not flags.c_contiguous:  # what view() must know (see Tensor._strides)
+        from ._ops.shape import layout
+
+        out._strides = layout(array.shape, tuple(s // array.itemsize for s in array.strides))
+    return out
 
 
 def from_dlpack(obj: Any, device: Any = None) -> Tensor:
@@ -96,15 +123,23 @@ def from_dlpack(obj: Any, device: Any = None) -> Tensor:
 
     Memory on a device whose backend can adopt it (a CUDA tensor of torch or cupy, with
     flambeau-cuda installed) is shared, not copied, unless ``device`` names another
-    device; anything else is copied through the host.
+    device; so is host memory (a cpu tensor of torch, a numpy array) made a cpu tensor, as
+    :func:`from_numpy` shares it. Anything else is copied through the host.
     """
     owner = _device.dlpack_owner(obj)
     if owner is not None:
         dev, kernels = owner
         shared = _wrap(kernels.from_dlpack(obj), dev, kernels)
         return shared if device is None else shared.to(device)
-    host = np.from_dlpack(obj)
-    return tensor(host, dtype=host.dtype, device=device)
+    try:
+        host = np.from_dlpack(obj)
+    except (RuntimeError, BufferError, TypeError) as exc:  # bfloat16 among others
+        raise DTypeError(f"from_dlpack: numpy cannot import this object's dtype over DLPack "
+                         f"({exc}); convert it in its library first (e.g. .float())") from None
+    dev, kernels = resolve_device(device if device is not None else "cpu")
+    if dev.type == "cpu":
+        return _adopt(host, dev, kernels)
+    return tensor(host, dtype=host.dtype, device=dev)
 
 
 #: The largest size of one dimension (PyTorch's limit too: sizes are int64).
@@ -138,7 +173,7 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
 
 
 def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
-    if dtype.kind == "f":
+    if _dtypes.is_floating(dtype):
         return float(value)
     return bool(value) if dtype.kind == "b" else int(value)
 
@@ -240,3 +275,44 @@ def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
     dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
     dev, kernels = resolve_device(device)
     return _finish(kernels.from_numpy(np.eye(n, m, dtype=dt)), dev, kernels, requires_grad)
+
+
+class _TensorType(type):
+    """The type of PyTorch's legacy names ``FloatTensor``, ``LongTensor``...: calling one
+    makes a cpu tensor of its dtype from data (``FloatTensor([1, 2])``), or uninitialised
+    of a shape (``FloatTensor(2, 3)``); ``isinstance(x, FloatTensor)`` checks that ``x``
+    is a cpu tensor of that dtype, as in PyTorch.
+
+    >>> import flambeau
+    >>> x = flambeau.FloatTensor([1, 2])
+    >>> x, isinstance(x, flambeau.FloatTensor), isinstance(x, flambeau.LongTensor)
+    (tensor([1., 2.]), True, False)
+    """
+
+    _dtype: str
+
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:
+        dtype = _dtypes.as_dtype(cls._dtype)
+        from ._tensor import Size
+
+        if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+                len(args) == 1 and isinstance(args[0], Size)):
+            return empty(*args or (0,), dtype=dtype, device=device)
+        return tensor(args[0], dtype=dtype, device=device)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return (isinstance(instance, Tensor) and instance.dtype.name == cls._dtype
+                and instance.device.type == "cpu")
+
+
+def _tensor_type(name: str, dtype: str) -> Any:
+    return _TensorType(name + "Tensor", (), {"_dtype": dtype, "__module__": "flambeau",
+                                             "__doc__": f"A cpu tensor of {dtype}."})
+
+
+FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor = (
+    _tensor_type(n, d) for n, d in (("Float", "float32"), ("Double", "float64"),
+                                    ("Half", "float16"), ("BFloat16", "bfloat16")))
+LongTensor, IntTensor, ShortTensor, CharTensor, ByteTensor, BoolTensor = (
+    _tensor_type(n, d) for n, d in (("Long", "int64"), ("Int", "int32"), ("Short", "int16"),
+                                    ("Char", "int8"), ("Byte", "uint8"), ("Bool", "bool")))

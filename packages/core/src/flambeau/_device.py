@@ -306,9 +306,11 @@ def set_default_device(dev: str | Device | None) -> None:
         _GLOBAL_DEFAULT.append(device(dev))
 
 
-def type_functions(type_: str) -> tuple[Any, Any, Any]:
-    """``device_count``, ``is_available`` and ``synchronize`` bound to one device type,
-    for the ``flambeau.cuda``-style modules D2L code calls."""
+def type_functions(type_: str) -> tuple[Any, ...]:
+    """The functions of the ``torch.cuda``-style modules (``flambeau.cuda``,
+    ``flambeau.opencl``) bound to one device type: ``device_count``, ``is_available``,
+    ``synchronize``, ``manual_seed``, ``manual_seed_all``, ``get_device_name``,
+    ``memory_allocated`` and ``empty_cache``, in that order."""
 
     def count() -> int:
         return device_count(type_)
@@ -319,7 +321,57 @@ def type_functions(type_: str) -> tuple[Any, Any, Any]:
     def sync(index: int | None = None) -> None:
         synchronize(Device(type_, index))
 
+    def manual_seed(seed: int) -> None:
+        if device_count(type_) > 0:
+            from ._random import default_generator
+
+            default_generator.manual_seed(seed)
+
+    def get_device_name(dev: Any = None) -> str:
+        return _of_type(type_, dev).info.name
+
+    def memory_allocated(dev: Any = None) -> int:
+        if device_count(type_) == 0:
+            return 0
+        backend, index = _resolve(_of_type(type_, dev))
+        allocated = getattr(backend, "memory_allocated", None)
+        return int(allocated(index)) if allocated is not None else 0
+
+    def empty_cache() -> None:
+        backend = REGISTRY.get(type_)
+        release = getattr(backend, "empty_cache", None)
+        if release is not None and _safe_count(backend) > 0:
+            release(None)
+
     count.__doc__ = f"How many {type_} devices exist (0 when none or the backend is absent)."
     is_available.__doc__ = f"True when at least one {type_} device can be used."
     sync.__doc__ = f"Wait for all queued work on {type_} device ``index`` (default 0)."
-    return count, is_available, sync
+    manual_seed.__doc__ = (
+        f"Seed the random stream {type_} devices draw from. flambeau has one generator for "
+        "every device (the same seed gives the same numbers on each), so this is "
+        f"``flambeau.manual_seed(seed)``; without a {type_} device it does nothing, as "
+        "PyTorch's does without a GPU.")
+    get_device_name.__doc__ = (
+        f"The name of {type_} device ``dev`` (an index, a name or a Device; default "
+        f"{type_}:0), as its backend reports it; raises DeviceUnavailableError when there "
+        "is no such device.")
+    memory_allocated.__doc__ = (
+        f"Bytes held by tensors on {type_} device ``dev`` (default {type_}:0), from the "
+        "backend's optional ``memory_allocated`` (its caching allocator's count of live "
+        "blocks, rounded up to block sizes as in PyTorch); 0 when the backend does not "
+        f"count, or without {type_} devices.")
+    empty_cache.__doc__ = (
+        f"Give the memory the {type_} backend caches but no tensor uses back to the "
+        "driver (the backend's optional ``empty_cache``); does nothing otherwise.")
+    return (count, is_available, sync, manual_seed, manual_seed, get_device_name,
+            memory_allocated, empty_cache)
+
+
+def _of_type(type_: str, dev: Any) -> Device:
+    """``dev`` (``None``: device 0, an index, a name or a Device) as a device of ``type_``."""
+    if dev is None or (isinstance(dev, int) and not isinstance(dev, bool)):
+        return Device(type_, dev or 0)
+    found = device(dev)
+    if found.type != type_:
+        raise InvalidDeviceError(f"expected a {type_} device, got {found}")
+    return found

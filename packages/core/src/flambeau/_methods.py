@@ -13,7 +13,7 @@ from typing import Any
 from . import _device, _dtypes, _random
 from ._device import resolve_device
 from ._ops import elementwise as ew
-from ._ops import indexing, inplace, linalg, norms, reduction, shape
+from ._ops import indexing, inplace, linalg, norms, reduction, shape, sorting
 from ._ops import softmax as softmax_ops
 from ._ops._common import cast
 from ._tensor import Tensor, _wrap
@@ -59,6 +59,8 @@ def to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
 
 def _move(x: Tensor, target: _device.Device, kernels: Any) -> Tensor:
     # Between devices of one backend its from_peer kernel, if any, skips the host.
+    if _dtypes.is_bfloat16(x.dtype):
+        _dtypes.check_device(x.dtype, target)
     peer = getattr(kernels, "from_peer", None) if target.type == x._device.type else None
     data = peer(x._data) if peer is not None else kernels.from_numpy(x._k.to_numpy(x._data))
     out = _wrap(data, target, kernels)
@@ -94,7 +96,7 @@ def type_(self: Tensor, dtype: Any = None) -> Any:
     if dtype is None:
         names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                  "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-                 "bool": "Bool"}
+                 "bool": "Bool", "bfloat16": "BFloat16"}
         return f"flambeau.{names[self.dtype.name]}Tensor"
     return cast(self, _dtypes.as_dtype(dtype))
 
@@ -118,7 +120,15 @@ def _iop(op: str) -> Any:
 def _view(self: Tensor, *shape_or_dtype: Any) -> Tensor:
     if len(shape_or_dtype) == 1 and not isinstance(shape_or_dtype[0], (int, tuple, list)):
         raise FlambeauError("view(dtype) reinterpretation is not supported; use .to(dtype)")
-    return shape.reshape(self, *shape_or_dtype)
+    return shape.view(self, *shape_or_dtype)
+
+
+def _reversed(self: Tensor) -> Tensor:
+    return shape.flip(self, 0) if self.ndim else self
+
+
+def _type_as(self: Tensor, other: Tensor) -> Tensor:
+    return cast(self, other.dtype)
 
 
 def _pos(self: Tensor) -> Tensor:
@@ -193,7 +203,7 @@ METHODS: dict[str, Any] = {
     "__iadd__": _iop("add"), "__isub__": _iop("sub"), "__imul__": _iop("mul"),
     "__itruediv__": _iop("div"), "__ipow__": _iop("pow"), "__imod__": _iop("mod"),
     "__ifloordiv__": _iop("floordiv"),
-    "__getitem__": _getitem, "__setitem__": _setitem,
+    "__getitem__": _getitem, "__setitem__": _setitem, "__reversed__": _reversed,
     # elementwise
     "add": ew.add, "sub": ew.sub, "subtract": ew.sub, "mul": ew.mul, "multiply": ew.mul,
     "div": ew.div, "divide": ew.div, "true_divide": ew.div, "floor_divide": ew.floor_divide,
@@ -244,6 +254,13 @@ METHODS: dict[str, Any] = {
     # random
     "uniform_": _random.uniform_, "normal_": _random.normal_,
     "bernoulli": _random.bernoulli,
+    # issue 15: sorting, comparisons, blends, triangles
+    "sort": sorting.sort, "argsort": sorting.argsort, "topk": sorting.topk,
+    "kthvalue": sorting.kthvalue, "unique": sorting.unique, "cumprod": reduction.cumprod,
+    "allclose": ew.allclose, "isclose": ew.isclose, "equal": ew.equal, "lerp": ew.lerp,
+    "is_floating_point": ew.is_floating_point, "nan_to_num": ew.nan_to_num,
+    "type_as": _type_as, "roll": shape.roll, "repeat_interleave": indexing.repeat_interleave,
+    "tril": linalg.tril, "triu": linalg.triu, "diag": linalg.diag, "baddbmm": linalg.baddbmm,
 }
 
 PROPERTIES = {"T": _T, "mT": _mT}

@@ -6,8 +6,9 @@ import numpy as np
 
 from . import _dtypes
 
-# dtypes PyTorch leaves out of the repr because they are what tensor() infers.
-_IMPLIED = {_dtypes.float32, _dtypes.int64, _dtypes.bool_}
+# dtypes PyTorch leaves out of the repr because they are what tensor() infers (and the
+# default float dtype, see _implied).
+_IMPLIED = {_dtypes.int64, _dtypes.bool_}
 _PREFIX = "tensor("
 
 
@@ -48,6 +49,8 @@ def format_values(host: np.ndarray, indent: int) -> str:
     """The values part of a repr, wrapped and indented like PyTorch."""
     options = {"separator": ", ", "prefix": " " * indent, "max_line_width": 80,
                "threshold": 1000, "edgeitems": 3}
+    if _dtypes.is_bfloat16(host.dtype):
+        host = host.astype(np.float32)  # (numpy prints bfloat16 without float formatting)
     if host.dtype.kind == "f":
         # Like PyTorch, a long tensor's style comes from the values it shows.
         options["formatter"] = {"float_kind": _float_formatter(_summarized(host))}
@@ -72,7 +75,7 @@ def _summarized(host: np.ndarray, threshold: int = 1000, edge: int = 3) -> np.nd
 def tensor_repr(t) -> str:
     """``repr(tensor)``."""
     if t.device.type == "meta":
-        dtype = "" if t.dtype == _dtypes.float32 else f", dtype=flambeau.{t.dtype}"
+        dtype = "" if t.dtype == _dtypes.DEFAULT_FLOAT else f", dtype=flambeau.{t.dtype}"
         return f"tensor(..., device='meta', size={tuple(t.shape)}{dtype})"
     host = t._k.to_numpy(t._data)
     body = format_values(host, len(_PREFIX))
@@ -81,7 +84,8 @@ def tensor_repr(t) -> str:
         extras.append(f"size={tuple(host.shape)}")
     if t.device.type != "cpu":
         extras.append(f"device='{t.device}'")
-    if t.dtype not in _IMPLIED or (host.size == 0 and t.dtype != _dtypes.float32):
+    implied = t.dtype in _IMPLIED or t.dtype == _dtypes.DEFAULT_FLOAT
+    if not implied or (host.size == 0 and t.dtype != _dtypes.DEFAULT_FLOAT):
         extras.append(f"dtype=flambeau.{t.dtype}")
     if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t.grad_fn.name()}>")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _dtypes
-from ._creation import _finish, _shape_args
+from ._creation import _finish, _shape_args, tensor
 from ._device import resolve_device
 from ._ops import elementwise as ew
 from ._ops.shape import reshape, slice_tensor
@@ -24,14 +24,22 @@ from .errors import DTypeError
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default CPU seed
 _MANTISSA_BITS = {2: 11, 4: 24}
+_STATE_BYTES = 16  # a Generator's state: seed and offset, uint64 little-endian each
 
 
 class Generator:
     """A random stream: a seed and how many 32-bit words of it were used.
 
+    Its state (:meth:`get_state`) is a ``uint8`` tensor, as in PyTorch, holding the seed
+    and the offset (8 little-endian bytes each); PyTorch's Mersenne Twister states cannot
+    be loaded into it, nor its states into PyTorch.
+
     >>> g = Generator().manual_seed(0)
-    >>> g.get_state()
-    (0, 0)
+    >>> state = g.get_state()
+    >>> a = rand(3, generator=g)
+    >>> _ = g.set_state(state)
+    >>> bool((rand(3, generator=g) == a).all())
+    True
     """
 
     def __init__(self, seed: int = _DEFAULT_SEED) -> None:
@@ -47,13 +55,34 @@ class Generator:
         """The seed this stream started from."""
         return self.seed
 
-    def get_state(self) -> tuple[int, int]:
-        """``(seed, offset)``; pass it to :meth:`set_state` to replay draws."""
-        return self.seed, self.offset
+    def get_state(self) -> Tensor:
+        """The state as a ``uint8`` cpu tensor of 16 bytes; :meth:`set_state` replays the
+        draws made after it."""
+        host = np.array([self.seed, self.offset], dtype="<u8").view(np.uint8)
+        return tensor(host, dtype=_dtypes.uint8, device="cpu")
 
-    def set_state(self, state: tuple[int, int]) -> None:
-        """Restore a state from :meth:`get_state`."""
-        self.seed, self.offset = int(state[0]), int(state[1])
+    def set_state(self, new_state: Tensor) -> Generator:
+        """Restore a state from :meth:`get_state`.
+
+        Raises:
+            TypeError: for something other than a ``uint8`` tensor.
+            RuntimeError: for a tensor of the wrong size (e.g. a PyTorch state).
+        """
+        if not isinstance(new_state, Tensor):
+            raise TypeError("expected a uint8 flambeau.Tensor from get_state(), but got "
+                            f"{type(new_state).__name__}")
+        if new_state.dtype != _dtypes.uint8:
+            raise TypeError(f"RNG state must be a uint8 tensor (from get_state()), got "
+                            f"dtype {new_state.dtype}")
+        host = np.ascontiguousarray(new_state._k.to_numpy(new_state._data)).reshape(-1)
+        if host.size != _STATE_BYTES:
+            raise RuntimeError(
+                f"Expected an RNG state of {_STATE_BYTES} bytes (a seed and an offset) but "
+                f"found the input RNG state size to be {host.size}; flambeau's generator is "
+                "Philox, so states from PyTorch's generator cannot be loaded")
+        seed, offset = host.view("<u8")
+        self.seed, self.offset = int(seed), int(offset)
+        return self
 
     def take(self, n: int) -> tuple[int, int]:
         """Reserve ``n`` words; returns (seed, offset of the first)."""
@@ -75,6 +104,24 @@ def initial_seed() -> int:
     return default_generator.initial_seed()
 
 
+def get_rng_state() -> Tensor:
+    """The default generator's state, a ``uint8`` tensor (see :meth:`Generator.get_state`).
+
+    >>> import flambeau
+    >>> state = flambeau.get_rng_state()
+    >>> a = flambeau.rand(2)
+    >>> flambeau.set_rng_state(state)
+    >>> bool((flambeau.rand(2) == a).all())
+    True
+    """
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    """Restore the default generator's state from :func:`get_rng_state`."""
+    default_generator.set_state(new_state)
+
+
 def _bits(n: int, kernels: Any, device: Any, generator: Generator | None) -> Tensor:
     seed, offset = (generator or default_generator).take(n)
     return _wrap(kernels.random_bits(n, seed, offset), device, kernels)
@@ -82,7 +129,7 @@ def _bits(n: int, kernels: Any, device: Any, generator: Generator | None) -> Ten
 
 def _float_dtype(dtype: Any) -> np.dtype:
     dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
-    if dt.kind != "f":
+    if dt.kind != "f" and dt.name != "bfloat16":
         raise DTypeError(f"random floats need a floating dtype, got {dt}")
     return dt
 
@@ -96,6 +143,9 @@ def _uniform(shape: tuple[int, ...], dt: np.dtype, device: Any, generator: Any) 
         low = ew.floor_divide(slice_tensor(words, (slice(1, None, 2),)), 64)
         value = ew.add(ew.mul(ew.cast(high, dt), 2.0**26), ew.cast(low, dt))
         return reshape(ew.mul(value, 2.0**-53), shape)
+    if dt.name == "bfloat16":  # 8 bits, made in float32: exact in bfloat16, below 1
+        words = ew.floor_divide(_bits(n, kernels, dev, generator), 2**24)
+        return reshape(ew.cast(ew.mul(ew.cast(words, _dtypes.float32), 2.0**-8), dt), shape)
     mantissa = _MANTISSA_BITS[dt.itemsize]
     words = ew.floor_divide(_bits(n, kernels, dev, generator), 2 ** (32 - mantissa))
     return reshape(ew.mul(ew.cast(words, dt), 2.0**-mantissa), shape)

@@ -58,8 +58,11 @@ class Tensor(TensorMethods):
 
     # ``_overlapping``: some elements share one memory location (an ``expand`` result or a
     # view of one); in-place writes are refused and ``contiguous()`` copies.
+    # ``_strides``: ``None`` for a tensor laid out in C order; else the element strides it
+    # would have in PyTorch (a permuted, expanded or strided-sliced view, or a view of
+    # one), so that ``view()`` refuses what PyTorch refuses (backends keep their own layout).
     __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_grad", "_k",
-                 "_overlapping", "_version", "grad_fn", "requires_grad")
+                 "_overlapping", "_strides", "_version", "grad_fn", "requires_grad")
     requires_grad: bool
     grad_fn: _engine.Node | None  # the operation that made this tensor (None for leaves)
     _data: Any  # the backend's device array
@@ -70,13 +73,14 @@ class Tensor(TensorMethods):
     _acc: _engine.AccumulateGrad | None
     _base: Tensor | None  # the tensor whose storage a view or alias shares
     _overlapping: bool
+    _strides: tuple[int, ...] | None
     # numpy must hand ``ndarray * tensor`` to Tensor.__rmul__ instead of looping over it.
     __array_ufunc__ = None
 
     def __init__(self, data: Any = (), *, device: Any = None) -> None:
         from ._creation import tensor
 
-        _copy_state(self, tensor(data, dtype=_dtypes.float32, device=device))
+        _copy_state(self, tensor(data, dtype=_dtypes.DEFAULT_FLOAT, device=device))
 
     # --- state --------------------------------------------------------------------------
 
@@ -110,7 +114,7 @@ class Tensor(TensorMethods):
         """A detached alias sharing this tensor's storage; in-place edits go to both."""
         alias = _wrap(self._data, self._device, self._k)
         alias._base = self
-        alias._overlapping = self._overlapping
+        alias._overlapping, alias._strides = self._overlapping, self._strides
         return alias
 
     @data.setter
@@ -118,7 +122,7 @@ class Tensor(TensorMethods):
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
         self._data, self._device, self._k = value._data, value._device, value._k
-        self._overlapping = value._overlapping
+        self._overlapping, self._strides = value._overlapping, value._strides
 
     @property
     def grad(self) -> Tensor | None:
@@ -154,6 +158,11 @@ class Tensor(TensorMethods):
 
     nelement = numel
 
+    def is_contiguous(self) -> bool:
+        """True when the elements are laid out in C order, each its own (PyTorch's strides;
+        see ``view()``)."""
+        return self._strides is None and not self._overlapping
+
     def element_size(self) -> int:
         """Bytes per element."""
         return self.dtype.itemsize
@@ -178,7 +187,7 @@ class Tensor(TensorMethods):
         out = _wrap(self._data, self._device, self._k)
         out._version = self._version
         out._base = self
-        out._overlapping = self._overlapping
+        out._overlapping, out._strides = self._overlapping, self._strides
         return out
 
     def detach_(self) -> Tensor:
@@ -193,7 +202,7 @@ class Tensor(TensorMethods):
             raise _engine.AutogradError(
                 "requires_grad_(False) on a non-leaf tensor; use detach() to leave the graph"
             )
-        if requires_grad and self.dtype.kind != "f":
+        if requires_grad and not _dtypes.is_floating(self.dtype):
             raise DTypeError(
                 f"only floating-point tensors can require gradients, got dtype {self.dtype}"
             )
@@ -278,7 +287,9 @@ class Tensor(TensorMethods):
     # --- conversions --------------------------------------------------------------------
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The values as a numpy array (a copy; the tensor is unchanged).
+        """The values as a numpy array sharing the tensor's memory where the device's memory
+        is host memory (the cpu: its ``to_numpy_shared`` kernel), as in PyTorch; a copy
+        from other devices.
 
         Raises:
             FlambeauError: if the tensor requires grad (call ``detach()`` first) unless
@@ -289,7 +300,8 @@ class Tensor(TensorMethods):
                 "can't call numpy() on a tensor that requires grad; use "
                 "tensor.detach().numpy() instead"
             )
-        return self._k.to_numpy(self._data)
+        shared = getattr(self._k, "to_numpy_shared", None)
+        return self._k.to_numpy(self._data) if shared is None else shared(self._data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         host = self._k.to_numpy(self._data)
@@ -333,6 +345,9 @@ class Tensor(TensorMethods):
         return format(repr(self), spec)
 
     def __dlpack__(self, **kwargs: Any) -> Any:
+        if _dtypes.is_bfloat16(self.dtype):
+            raise DTypeError("DLPack export of bfloat16 is not supported (numpy, which the "
+                             "host path uses, has no DLPack bfloat16); convert with .float()")
         export = getattr(self._k, "to_dlpack", None)  # stream-ordered export
         if export is not None:
             return export(self._data, **kwargs)
@@ -384,6 +399,7 @@ def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
     t._acc = None
     t._base = None
     t._overlapping = False
+    t._strides = None
     return t
 
 
@@ -413,5 +429,5 @@ def _rebuild(host: np.ndarray, device: str, requires_grad: bool) -> Tensor:
 
 def _copy_state(target: Tensor, source: Tensor) -> None:
     for slot in ("_data", "_device", "_k", "requires_grad", "_grad", "grad_fn", "_version",
-                 "_acc", "_base", "_overlapping"):
+                 "_acc", "_base", "_overlapping", "_strides"):
         setattr(target, slot, getattr(source, slot))

@@ -89,6 +89,11 @@ class LayerInputError(ShapeError):
             if child is self._innermost:
                 self.path.insert(0, name)
                 break
+        else:  # called through a container that is not called itself (a ModuleList)
+            for name, child in module.named_modules():
+                if child is self._innermost and name:
+                    self.path[0:0] = name.split(".")
+                    break
         self._innermost = module
 
     def __str__(self) -> str:

@@ -2,7 +2,8 @@
 
 Tensor ops: ``elementwise``, ``reduction``, ``linalg`` (with ``linear``), ``shape``,
 ``indexing``, ``inplace``. The functions behind ``nn.functional``: ``activation``,
-``softmax``, ``conv``, ``pooling``, ``normalization``, ``embedding``, ``loss``. Optimizer
+``softmax``, ``attention``, ``conv``, ``pooling``, ``sampling`` (interpolate, padding
+modes), ``normalization``, ``embedding``, ``loss``. Optimizer
 updates: ``optim_steps``. Shared by all: ``_common`` (the internal API) and
 ``_dispatch`` (a backend's fused kernel or the reference composition).
 """

@@ -9,6 +9,7 @@ Operations import the graph pieces from their homes (``record``, ``SavedOutput``
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,28 @@ from ..backends import normalize_axes
 from ..errors import DeviceMismatchError, DTypeError
 
 __all__ = ["SCALAR_TYPES", "arange_like", "cast", "full_like_device", "has_values",
-           "int_range", "needs_grad", "reduction_axes", "require_float",
+           "int_range", "needs_grad", "numpy_names", "reduction_axes", "require_float",
            "same_device", "scalar_for", "to_tensor", "unbroadcast"]
 
 SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
 """Python and numpy scalars that operations take in place of a tensor operand."""
 
 
+
+
+def numpy_names(fn: Any) -> Any:
+    """``fn`` also taking numpy's ``axis=`` and ``keepdims=`` for ``dim=`` and ``keepdim=``,
+    as PyTorch's reductions do (``x.argmax(axis=1)``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def needs_grad(*tensors: Any) -> bool:
@@ -51,15 +67,17 @@ def cast(t: Tensor, dtype: np.dtype) -> Tensor:
     source = t._data.dtype
     if source == dtype:
         return t
+    if _dtypes.is_bfloat16(dtype):
+        _dtypes.check_device(dtype, t._device)
     out = _wrap(t._k.cast(t._data, dtype), t._device, t._k)
-    if dtype.kind == "f" and needs_grad(t):
+    if _dtypes.is_floating(dtype) and needs_grad(t):
         record(out, "ToCopyBackward0", (t,), lambda g: (cast(g, source),))
     return out
 
 
 def scalar_for(value: Any, dtype: np.dtype) -> bool | int | float:
     """A Python scalar of ``dtype``'s kind, for a kernel's scalar operand."""
-    if dtype.kind == "f":
+    if _dtypes.is_floating(dtype):
         return float(value)
     if dtype.kind == "b":
         return bool(value)
@@ -90,7 +108,7 @@ def to_tensor(value: Any, like: Tensor, dtype: np.dtype | None = None) -> Tensor
 
 def _default_host_dtype(host: np.ndarray) -> np.dtype:
     if host.dtype == np.float64:
-        return _dtypes.float32
+        return _dtypes.DEFAULT_FLOAT
     return host.dtype
 
 
@@ -129,7 +147,7 @@ def reduction_axes(dim: Any, ndim: int) -> tuple[int, ...]:
 
 def require_float(op: str, t: Tensor) -> None:
     """Raise a clear error when a float-only operation gets a non-float tensor."""
-    if t.dtype.kind != "f":
+    if not _dtypes.is_floating(t.dtype):
         raise DTypeError(
             f"{op}() needs a floating-point tensor, got dtype {t.dtype}; convert it first, "
             f"e.g. x.float().{op}()"

@@ -16,6 +16,7 @@ from .._tensor import Tensor, _wrap
 from ..autograd._engine import SavedOutput, record
 from ..autograd._mode import STATE
 from ..backends import broadcast_shape
+from ..errors import DTypeError
 from ._common import SCALAR_TYPES, cast, full_like_device, same_device, scalar_for, unbroadcast
 
 # --- binary -----------------------------------------------------------------------------
@@ -44,21 +45,21 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Any, np.dtype]:
         dtype = a._data.dtype
         if dtype != b._data.dtype:
             dtype = _result_dtype(op, a, b)
-        elif op not in _FLOAT_RESULT or dtype.kind == "f":
+        elif op not in _FLOAT_RESULT or _dtypes.is_floating(dtype):
             return a, b, dtype
-        if op in _FLOAT_RESULT and dtype.kind != "f":
+        if op in _FLOAT_RESULT and not _dtypes.is_floating(dtype):
             dtype = _dtypes.DEFAULT_FLOAT
         return cast(a, dtype), cast(b, dtype), dtype
     if not isinstance(b, SCALAR_TYPES):
         raise TypeError(f"{op}: unsupported operand type {type(b).__name__}; expected a Tensor "
                         "or a Python number")
     kind = a.dtype.kind
-    if kind == "f" or (kind in "iu" and not isinstance(b, (float, np.floating))
+    if _dtypes.is_floating(a.dtype) or (kind in "iu" and not isinstance(b, (float, np.floating))
                        and not isinstance(b, (bool, np.bool_))):
         dtype = a.dtype
     else:
         dtype = _dtypes.result_type(a, b)
-    if op in _FLOAT_RESULT and dtype.kind != "f":
+    if op in _FLOAT_RESULT and not _dtypes.is_floating(dtype):
         dtype = _dtypes.DEFAULT_FLOAT
     return cast(a, dtype), scalar_for(b, dtype), dtype
 
@@ -73,7 +74,7 @@ def _binary(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, Any]:
         ad, bd = a._data, b._data
         # The common case, kept lean: same device, dtype and shape, no promotion.
         if (a._device is b._device and ad.dtype == bd.dtype and ad.shape == bd.shape
-                and (op not in _FLOAT_RESULT or ad.dtype.kind == "f")):
+                and (op not in _FLOAT_RESULT or _dtypes.is_floating(ad.dtype))):
             return _wrap(a._k.binary(op, ad, bd), a._device, a._k), a, b
     a, b, _ = _operands(op, a, b)
     data = a._k.binary(op, a._data, b._data if isinstance(b, Tensor) else b)
@@ -157,7 +158,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         quotient = div(input, other)
         result = where(lt(quotient, 0), ceil(quotient), floor(quotient))
         kind_a = input.dtype if isinstance(input, Tensor) else None
-        return cast(result, kind_a) if kind_a is not None and kind_a.kind != "f" else result
+        keep = kind_a is not None and not _dtypes.is_floating(kind_a)
+        return cast(result, kind_a) if keep else result
     if rounding_mode is not None:
         raise ValueError(f"rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
     out, a, b = _binary("div", input, other)
@@ -355,7 +357,7 @@ def _xor(input: Any, other: Any) -> Tensor:
 def _unary(op: str, x: Tensor, name: str, rule: Any = None, float_only: bool = True) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if float_only and x.dtype.kind != "f":
+    if float_only and not _dtypes.is_floating(x.dtype):
         x = cast(x, _dtypes.DEFAULT_FLOAT)
     out = _wrap(x._k.unary(op, x._data), x._device, x._k)
     if rule is not None and STATE.enabled and x.requires_grad:
@@ -617,7 +619,7 @@ def isnan(input: Tensor) -> Tensor:
 
 def isinf(input: Tensor) -> Tensor:
     """True where the value is +inf or -inf."""
-    if input.dtype.kind != "f":
+    if not _dtypes.is_floating(input.dtype):
         return ne(input, input)
     return eq(abs(input), math.inf)
 
@@ -625,3 +627,64 @@ def isinf(input: Tensor) -> Tensor:
 def isfinite(input: Tensor) -> Tensor:
     """True where the value is neither NaN nor infinite."""
     return logical_not(logical_or(isnan(input), isinf(input)))
+
+
+# --- comparisons of whole tensors, blends -----------------------------------------------
+
+
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """True where ``|input - other| <= atol + rtol * |other|`` (infinities: where equal).
+
+    >>> import flambeau
+    >>> flambeau.isclose(flambeau.tensor([1.0, 2.0]), flambeau.tensor([1.0 + 1e-9, 2.1]))
+    tensor([ True, False])
+    """
+    if input.dtype != other.dtype:
+        raise DTypeError(f"isclose: input has dtype {input.dtype} but other has dtype "
+                         f"{other.dtype}; convert one first (PyTorch refuses mixed dtypes too)")
+    close = eq(input, other)
+    if input.dtype != _dtypes.bool_:
+        within = le(abs(sub(input, other)), add(mul(abs(other), rtol), atol))
+        close = logical_or(close, logical_and(isfinite(other), within))
+    return logical_or(close, logical_and(isnan(input), isnan(other))) if equal_nan else close
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """True when :func:`isclose` holds everywhere."""
+    return _everywhere(isclose(input, other, rtol, atol, equal_nan))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape and the same values."""
+    if input._data.shape != other._data.shape:
+        return False
+    return _everywhere(eq(input, other))
+
+
+def _everywhere(condition: Tensor) -> bool:
+    k = condition._k
+    return bool(k.to_numpy(k.reduce("all", condition._data, None, False)))
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """True for float16, bfloat16, float32 and float64 tensors."""
+    return _dtypes.is_floating(input.dtype)
+
+
+def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
+    """``input + weight * (end - input)``."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the
+    dtype's largest and most negative values); the gradient passes where finite."""
+    if not _dtypes.is_floating(input.dtype):
+        return _wrap(input._k.copy(input._data), input._device, input._k)  # no NaN here
+    info = np.finfo(input.dtype)
+    out = where(isnan(input), nan, input)
+    out = where(eq(input, math.inf), float(info.max) if posinf is None else posinf, out)
+    return where(eq(input, -math.inf), float(info.min) if neginf is None else neginf, out)

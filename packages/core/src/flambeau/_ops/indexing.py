@@ -423,3 +423,32 @@ def _scatter_sum(values: Tensor, positions: Tensor, numel: int, dtype: np.dtype)
     """Differentiable sum of ``values`` into a zero vector of length ``numel``."""
     zeros = full_like_device(0, (numel,), dtype, values)
     return scatter_add(zeros, 0, positions, cast(values, dtype))
+
+
+def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    """Each slice along ``dim`` (each element of the flattened tensor when ``None``)
+    repeated ``repeats`` times: an int, or a tensor of one count per slice. Alone,
+    ``repeat_interleave(counts)`` gives ``i`` repeated ``counts[i]`` times. A ``take``
+    with host-made indices, so gradients sum the copies back.
+
+    >>> import flambeau
+    >>> flambeau.tensor([1, 2]).repeat_interleave(flambeau.tensor([1, 2]))
+    tensor([1, 2, 2])
+    """
+    if repeats is None:
+        counts = input._k.to_numpy(input._data)
+        found = np.repeat(np.arange(counts.size), counts)
+        return _wrap(input._k.from_numpy(found.astype(np.int64)), input._device, input._k)
+    if dim is None:
+        input, dim = reshape(input, (-1,)), 0
+    axis = normalize_axis(dim, input.ndim)
+    size = input._data.shape[axis]
+    counts = np.asarray(repeats._k.to_numpy(repeats._data) if isinstance(repeats, Tensor)
+                        else repeats)
+    if counts.ndim > 1 or counts.size not in (1, size) or (counts.size and counts.min() < 0):
+        raise ShapeError(f"repeat_interleave: repeats must be a non-negative int or hold one "
+                         f"count per element of dimension {axis} (size {size}), got "
+                         f"{counts.tolist()}")
+    index = np.repeat(np.arange(size, dtype=np.int64), counts.reshape(-1))
+    return take(input, _wrap(input._k.from_numpy(index), input._device, input._k), axis)

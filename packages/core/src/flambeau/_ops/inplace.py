@@ -78,7 +78,7 @@ def _check_result_dtype(op: str, target: Tensor, other: Any) -> None:
             isinstance(other, Tensor) and other._data.dtype == dtype)):
         return  # the common case (p -= lr * p.grad): nothing is promoted
     result = _dtypes.result_type(target, other)
-    if op == "div" and result.kind != "f":
+    if op == "div" and not _dtypes.is_floating(result):
         result = _dtypes.DEFAULT_FLOAT
     if _dtypes.category(result) > _dtypes.category(target.dtype):
         raise DTypeError(f"{op}_: result type {result} can't be cast to the desired output "

@@ -1,18 +1,22 @@
-"""Matrix products: matmul (with PyTorch's 1-d rules), mm, bmm, mv, dot, outer, linear."""
+"""Matrix products: matmul (with PyTorch's 1-d rules), mm, bmm, baddbmm, mv, dot, outer,
+linear; triangles and diagonals (tril, triu, diag)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor, _wrap
 from ..autograd._engine import record
 from ..autograd._mode import STATE
 from ..backends import broadcast_shape
-from ..errors import ShapeError
-from ._common import cast, same_device, unbroadcast
-from .elementwise import add
-from .shape import reshape, squeeze_axes, transpose, unsqueeze
+from ..errors import DTypeError, ShapeError
+from ._common import cast, same_device, to_tensor, unbroadcast
+from .elementwise import add, mul, where
+from .indexing import take
+from .shape import pad, reshape, squeeze_axes, transpose, unsqueeze
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -121,5 +125,60 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     >>> F.linear(flambeau.ones(1, 2), flambeau.ones(3, 2), flambeau.ones(3)).tolist()
     [[3.0, 3.0, 3.0]]
     """
+    if input.dtype != weight.dtype:
+        raise DTypeError(f"linear: mat1 and mat2 must have the same dtype, but the input is "
+                         f"{input.dtype} and the weight {weight.dtype}; convert the input "
+                         f"first, e.g. x.to(flambeau.{weight.dtype})")
     out = matmul(input, transpose(weight, -2, -1) if weight.ndim == 2 else weight)
     return out if bias is None else add(out, bias)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,
+            alpha: Any = 1) -> Tensor:
+    """``beta * input + alpha * bmm(batch1, batch2)`` (``input`` ignored when ``beta`` is 0)."""
+    out = bmm(batch1, batch2)
+    out = out if alpha == 1 else mul(out, alpha)
+    return out if beta == 0 else add(out, input if beta == 1 else mul(input, beta))
+
+
+def _triangle(input: Tensor, diagonal: int, lower: bool) -> Tensor:
+    if input.ndim < 2:
+        raise ShapeError(f"{'tril' if lower else 'triu'}: expected a tensor with at least 2 "
+                         f"dimensions, got shape {list(input.shape)}")
+    rows, cols = input._data.shape[-2:]
+    keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else \
+        ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    return where(to_tensor(keep, input), input, 0)
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dimensions (on and below ``diagonal``), zeros
+    elsewhere."""
+    return _triangle(input, diagonal, True)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dimensions (on and above ``diagonal``), zeros
+    elsewhere."""
+    return _triangle(input, diagonal, False)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-d tensor made the ``diagonal``-th diagonal of a square matrix, or that diagonal
+    of a matrix as a 1-d tensor.
+
+    >>> import flambeau
+    >>> flambeau.diag(flambeau.tensor([[1, 2], [3, 4]]))
+    tensor([1, 4])
+    """
+    k = diagonal
+    if input.ndim == 1:
+        n = input._data.shape[0]
+        square = mul(unsqueeze(input, -1), to_tensor(np.eye(n), input, input.dtype))
+        return pad(square, (k, 0, 0, k) if k >= 0 else (0, -k, -k, 0))
+    if input.ndim != 2:
+        raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {list(input.shape)}")
+    rows, cols = input._data.shape
+    first = np.arange(max(0, -k), min(rows, cols - k))
+    positions = first * cols + first + k
+    return take(reshape(input, (-1,)), to_tensor(positions.astype(np.int64), input), 0)

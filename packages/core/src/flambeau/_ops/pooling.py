@@ -1,4 +1,5 @@
-"""Pooling for ``nn.functional``: max, average and adaptive average, on any backend.
+"""Pooling for ``nn.functional``: max, average (2-d, and 1-d as 2-d of height 1), adaptive
+average and adaptive max, on any backend.
 
 As in :mod:`flambeau._ops.conv`, each operation is a composition of tensor operations
 (windows by padding and strided slicing), which is also the reference of the backend's
@@ -32,11 +33,12 @@ from .conv import (
     pad2d,
     with_batch,
 )
-from .indexing import gather, scatter_add
+from .indexing import gather, scatter_add, take
 from .linalg import matmul
 from .reduction import argmax
+from .reduction import max as reduction_max
 from .reduction import sum as _sum
-from .shape import reshape, slice_tensor, squeeze_axes
+from .shape import reshape, slice_tensor, squeeze_axes, unsqueeze
 
 
 class PoolArgs(NamedTuple):
@@ -256,11 +258,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     check_float(op, input)
     x, unbatched = with_batch(op, input, 2)
     h, w = x._data.shape[2:]
-    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,)
-    if len(sizes) == 1:
-        sizes = sizes * 2
-    sizes = tuple(n if s is None else s for s, n in zip(sizes, (h, w)))
-    oh, ow = int_tuple(sizes, 2, "output_size", op, 1)
+    oh, ow = _adaptive_sizes(op, output_size, h, w)
     if h == 0 or w == 0:
         raise ShapeError(f"{op}: expected an input with non-zero height and width, got shape "
                          f"{list(input.shape)}")
@@ -281,3 +279,115 @@ def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
         start, end = (i * size) // out, -(-((i + 1) * size) // out)
         matrix[i, start:end] = 1.0 / (end - start)
     return matrix.astype(dtype)
+
+
+def _pool1d_args(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any,
+                 dilation: Any, ceil_mode: bool, input_shape: Sequence[int]) -> PoolArgs:
+    """1-d pooling arguments as those of a 2-d pooling of height 1."""
+    kernel = int_tuple(kernel_size, 1, "kernel_size", op, 1)
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
+        else int_tuple(stride, 1, "stride", op, 1)
+    padding = int_tuple(padding, 1, "padding", op, 0)
+    dilation = int_tuple(dilation, 1, "dilation", op, 1)
+    return pool_args(op, x, (1, *kernel), (1, *stride), (0, *padding), (1, *dilation),
+                     ceil_mode, input_shape)
+
+
+def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Maximum over each window of ``input`` (N, C, L) or (C, L), as
+    ``torch.nn.functional.max_pool1d`` (a 2-d pooling of height 1).
+
+    >>> import flambeau
+    >>> from flambeau.nn import functional as F
+    >>> F.max_pool1d(flambeau.tensor([[1.0, 3.0, 2.0, 0.0]]), 2).tolist()
+    [[3.0, 2.0]]
+    """
+    op = "max_pool1d"
+    check_float(op, input)
+    x, unbatched = with_batch(op, input, 1)
+    x = unsqueeze(x, 2)
+    args = _pool1d_args(op, x, kernel_size, stride, padding, dilation, ceil_mode, input.shape)
+    values, indices = max_pool2d_op(x, args, return_indices)
+    drop = (0, 2) if unbatched else (2,)
+    values = squeeze_axes(values, drop)
+    if not return_indices:
+        return values
+    return values, squeeze_axes(indices, drop)
+
+
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over each window of ``input`` (N, C, L) or (C, L), as
+    ``torch.nn.functional.avg_pool1d`` (a 2-d pooling of height 1).
+
+    >>> import flambeau
+    >>> from flambeau.nn import functional as F
+    >>> F.avg_pool1d(flambeau.tensor([[1.0, 3.0, 2.0, 0.0]]), 2).tolist()
+    [[2.0, 1.0]]
+    """
+    op = "avg_pool1d"
+    check_float(op, input)
+    x, unbatched = with_batch(op, input, 1)
+    x = unsqueeze(x, 2)
+    args = _pool1d_args(op, x, kernel_size, stride, padding, 1, ceil_mode, input.shape)
+    out = avg_pool2d_op(x, args, bool(count_include_pad), None)
+    return squeeze_axes(out, (0, 2) if unbatched else (2,))
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any,
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Maximum over ``output_size`` windows that tile ``input`` (N, C, H, W) or (C, H, W),
+    as ``torch.nn.functional.adaptive_max_pool2d`` (windows as in
+    :func:`adaptive_avg_pool2d`); with ``return_indices`` also the flat position
+    ``h * W + w`` of each maximum.
+
+    Windows of one axis are gathered to a common length (a shorter window repeats its
+    last element, which leaves its maximum alone), rows first, then columns.
+
+    >>> import flambeau
+    >>> from flambeau.nn import functional as F
+    >>> F.adaptive_max_pool2d(flambeau.arange(9.).reshape(1, 3, 3), 2).tolist()
+    [[[4.0, 5.0], [7.0, 8.0]]]
+    """
+    op = "adaptive_max_pool2d"
+    check_float(op, input)
+    x, unbatched = with_batch(op, input, 2)
+    h, w = x._data.shape[2:]
+    oh, ow = _adaptive_sizes(op, output_size, h, w)
+    if h == 0 or w == 0:
+        raise ShapeError(f"{op}: expected an input with non-zero height and width, got shape "
+                         f"{list(input.shape)}")
+    rows, row_at = _window_max(x, 2, h, oh)   # (N, C, oh, W)
+    values, col_at = _window_max(rows, 3, w, ow)  # (N, C, oh, ow)
+    if unbatched:
+        values = squeeze_axes(values, (0,))
+    if not return_indices:
+        return values
+    indices = ew.add(ew.mul(gather(row_at, 3, col_at), w), col_at)
+    return values, squeeze_axes(indices, (0,)) if unbatched else indices
+
+
+def _adaptive_sizes(op: str, output_size: Any, h: int, w: int) -> Pair:
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,)
+    if len(sizes) == 1:
+        sizes = sizes * 2
+    sizes = tuple(n if s is None else s for s, n in zip(sizes, (h, w)))
+    oh, ow = int_tuple(sizes, 2, "output_size", op, 1)
+    return oh, ow
+
+
+def _window_max(x: Tensor, axis: int, size: int, out: int) -> tuple[Tensor, Tensor]:
+    """Maxima of the ``out`` adaptive windows along ``axis`` (4-d ``x``), and the position
+    along ``axis`` of each."""
+    starts = [(i * size) // out for i in range(out)]
+    ends = [-(-((i + 1) * size) // out) for i in range(out)]
+    longest = max(e - s for s, e in zip(starts, ends))
+    host = np.array([[min(s + j, e - 1) for j in range(longest)] for s, e in zip(starts, ends)])
+    windows = take(x, to_tensor(host, x, np.dtype(np.int64)), axis)  # axis -> (out, longest)
+    values, which = reduction_max(windows, axis + 1)
+    shape = [1, 1, 1, 1]
+    shape[axis] = out
+    first = reshape(to_tensor(np.array(starts), x, np.dtype(np.int64)), tuple(shape))
+    return values, ew.add(which, first)

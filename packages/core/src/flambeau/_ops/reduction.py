@@ -14,7 +14,7 @@ from ..autograd._engine import SavedOutput, record
 from ..autograd._mode import STATE
 from ..backends import normalize_axis
 from ..errors import ShapeError
-from ._common import cast, full_like_device, reduction_axes, require_float
+from ._common import cast, full_like_device, numpy_names, reduction_axes, require_float
 from .elementwise import (
     div,
     eq,
@@ -28,7 +28,7 @@ from .elementwise import (
     where,
 )
 from .linalg import matmul
-from .shape import expand, movedim, reshape, unsqueeze
+from .shape import expand, movedim, reshape, stack, unbind, unsqueeze
 
 #: What ``max(dim=...)``/``min(dim=...)`` return, like ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -47,6 +47,7 @@ def _reduce(op: str, x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:
     return _wrap(x._k.reduce(op, x._data, axes, keepdim), x._device, x._k)
 
 
+@numpy_names
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (all dimensions by default); bool and integers sum as int64."""
     if dtype is not None:
@@ -64,6 +65,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     return out
 
 
+@numpy_names
 def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Mean over ``dim`` (all dimensions by default); needs a float tensor."""
     if dtype is not None:
@@ -79,6 +81,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     return out
 
 
+@numpy_names
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
          dtype: Any = None) -> Tensor:
     """Product over ``dim`` (all by default); correct gradients even with zeros."""
@@ -168,6 +171,7 @@ def _scatter_to(g: Tensor, indices: Tensor, shape: tuple[int, ...], axis: int,
     return grad
 
 
+@numpy_names
 def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The largest value; with ``dim``, ``(values, indices)`` along it. With a tensor as the
     second argument, the elementwise maximum."""
@@ -176,6 +180,7 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return _extreme("max", input, dim, keepdim)
 
 
+@numpy_names
 def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """The smallest value; with ``dim``, ``(values, indices)`` along it. With a tensor as
     the second argument, the elementwise minimum."""
@@ -184,11 +189,13 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return _extreme("min", input, dim, keepdim)
 
 
+@numpy_names
 def amax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """The largest values over ``dim`` (several dimensions allowed); ties share gradients."""
     return _amax_amin("max", input, dim, keepdim)
 
 
+@numpy_names
 def amin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """The smallest values over ``dim``; ties share gradients."""
     return _amax_amin("min", input, dim, keepdim)
@@ -225,16 +232,19 @@ def _arg(op: str, input: Tensor, dim: int | None, keepdim: bool) -> Tensor:
     return out
 
 
+@numpy_names
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the (first) largest value, over the flattened tensor or along ``dim``."""
     return _arg("argmax", input, dim, keepdim)
 
 
+@numpy_names
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the (first) smallest value, over the flattened tensor or along ``dim``."""
     return _arg("argmin", input, dim, keepdim)
 
 
+@numpy_names
 def var(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
         unbiased: bool | None = None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (1 by default, like PyTorch)."""
@@ -249,12 +259,14 @@ def var(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = 
     return sum(centered * centered, axes, keepdim) / builtins.max(count - correction, 0)
 
 
+@numpy_names
 def std(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
         unbiased: bool | None = None) -> Tensor:
     """Standard deviation: ``sqrt(var(...))``."""
     return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
 
 
+@numpy_names
 def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(input)))`` over ``dim``, computed stably by shifting by the maximum.
 
@@ -289,21 +301,25 @@ def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return out
 
 
+@numpy_names
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """True where every element (over ``dim``) is non-zero."""
     return _reduce("all", input, reduction_axes(dim, input.ndim), keepdim)
 
 
+@numpy_names
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """True where some element (over ``dim``) is non-zero."""
     return _reduce("any", input, reduction_axes(dim, input.ndim), keepdim)
 
 
+@numpy_names
 def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     """Number of non-zero elements over ``dim``."""
     return sum(ne(input, 0), dim)
 
 
+@numpy_names
 def cumsum(input: Tensor, dim: int) -> Tensor:
     """Cumulative sum along ``dim`` (a triangular matmul, so any backend can run it)."""
     axis = normalize_axis(dim, input.ndim)
@@ -315,3 +331,18 @@ def cumsum(input: Tensor, dim: int) -> Tensor:
     return movedim(matmul(moved, triangle), -1, axis)
 
 
+@numpy_names
+def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Cumulative product along ``dim``: the running products of its slices, so that any
+    backend runs it and the gradient (zeros included) comes from the products."""
+    if dtype is not None:
+        input = cast(input, _dtypes.as_dtype(dtype))
+    elif input.dtype.kind in "biu":
+        input = cast(input, _dtypes.int64)
+    if input.ndim == 0:
+        return reshape(cumprod(reshape(input, (1,)), 0), ())
+    axis = normalize_axis(dim, input.ndim)
+    products: list[Tensor] = []
+    for piece in unbind(input, axis):
+        products.append(mul(products[-1], piece) if products else piece)
+    return stack(products, axis) if products else input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -44,8 +45,71 @@ def _infer(shape: tuple[int, ...], numel: int, old: tuple[int, ...]) -> tuple[in
     return shape
 
 
+@functools.lru_cache(maxsize=1024)
+def layout(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``strides`` (in elements), or ``None`` when they lay ``shape`` out in C order (sizes
+    of 1 ignored, as PyTorch's ``is_contiguous`` does): what ``Tensor._strides`` holds."""
+    expected = 1
+    for size, stride in zip(reversed(shape), reversed(strides)):
+        if size != 1 and stride != expected:
+            return None if 0 in shape else tuple(strides)
+        expected *= size
+    return None
+
+
+def _strides(t: Tensor) -> tuple[int, ...]:
+    return t._strides if t._strides is not None else _c_strides(t._data.shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    out, step = [], 1
+    for size in reversed(shape):
+        out.append(step)
+        step *= builtins.max(size, 1)
+    return tuple(reversed(out))
+
+
+def _view_strides(old: tuple[int, ...], strides: tuple[int, ...],
+                  new: tuple[int, ...]) -> list[int] | None:
+    """The strides of shape ``new`` viewing ``old`` laid out with ``strides``, or ``None``
+    when no view can (one new dimension would span two separate runs): PyTorch's
+    ``computeStride``."""
+    if not old or 0 in old:
+        return [1] * len(new)
+    out, view_d = [0] * len(new), len(new) - 1
+    base, tensor_numel, view_numel = strides[-1], 1, 1
+    for d in range(len(old) - 1, -1, -1):
+        tensor_numel *= old[d]
+        if d == 0 or (old[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return out if view_d == -1 else None
+
+
+def view(input: Tensor, *shape: Any) -> Tensor:
+    """``reshape`` that shares memory or fails, as PyTorch's ``view``: a permuted, expanded
+    or strided-sliced tensor (not C-ordered: ``is_contiguous()`` is false) is refused a
+    shape its layout cannot be viewed in, where ``reshape`` would copy."""
+    if input._strides is not None or input._overlapping:
+        new = _infer(_sizes(shape), input.numel(), input._data.shape)
+        if _view_strides(input._data.shape, _strides(input), new) is None:
+            raise ShapeError(
+                f"view size is not compatible with input tensor's size and stride (shape "
+                f"{list(input.shape)}, strides {list(_strides(input))}; at least one "
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return reshape(input, *shape)
+
+
 def reshape(input: Tensor, *shape: Any) -> Tensor:
-    """The same elements in a new shape (one dimension may be -1)."""
+    """The same elements in a new shape (one dimension may be -1); a view where the layout
+    allows it (see :func:`view`), else a copy."""
     old = input._data.shape
     new = _sizes(shape)
     if new == old:
@@ -57,18 +121,18 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     if input._overlapping:  # as PyTorch's reshape: a copy, whose elements are its own
         input = clone(input)
     out = _wrap(input._k.reshape(input._data, new), input._device, input._k)
+    if input._strides is not None:  # a view keeps a layout; a copy (None) is C-ordered
+        strides = _view_strides(old, input._strides, new)
+        out._strides = None if strides is None else layout(new, tuple(strides))
     if STATE.enabled and input.requires_grad:
         record(out, "ViewBackward0", (input,), lambda g: (reshape(g, old),))
     return out
 
 
-view = reshape
-
-
 def _alias(input: Tensor) -> Tensor:
     out = _wrap(input._data, input._device, input._k)
     out._version = input._version
-    out._overlapping = input._overlapping
+    out._overlapping, out._strides = input._overlapping, input._strides
     return record(out, "AliasBackward0", (input,), lambda g: (g,))
 
 
@@ -84,6 +148,7 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
                          f"0..{ndim - 1}")
     out = _wrap(input._k.permute(input._data, axes), input._device, input._k)
     out._overlapping = input._overlapping
+    out._strides = _permuted(_strides(input), axes, out._data.shape)
     if STATE.enabled and input.requires_grad:
         inverse = tuple(sorted(range(ndim), key=axes.__getitem__))
         record(out, "PermuteBackward0", (input,), lambda g: (permute(g, inverse),))
@@ -180,6 +245,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     out = _wrap(input._k.broadcast_to(input._data, target), input._device, input._k)
     # Elements repeat (share memory) unless only size-1 dimensions were added.
     out._overlapping = input._overlapping or math.prod(target) != math.prod(shape)
+    out._strides = _expanded(_strides(input), shape, target)
     if STATE.enabled and input.requires_grad:
         record(out, "ExpandBackward0", (input,), lambda g: (unbroadcast(g, shape),))
     return out
@@ -263,7 +329,7 @@ def slice_tensor(input: Tensor, index: tuple) -> Tensor:
     out = _wrap(input._k.getitem(input._data, index), input._device, input._k)
     out._version = input._version
     out._base = input
-    out._overlapping = input._overlapping
+    out._overlapping, out._strides = input._overlapping, _sliced(input, index, out)
     if STATE.enabled and input.requires_grad:
         shape, dtype = input._data.shape, input.dtype
 
@@ -277,6 +343,55 @@ def slice_tensor(input: Tensor, index: tuple) -> Tensor:
 
         record(out, "SliceBackward0", (input,), backward)
     return out
+
+
+_WHOLE = slice(None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _expanded(strides: tuple[int, ...], shape: tuple[int, ...],
+              target: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The layout of ``shape`` laid out with ``strides``, expanded to ``target``."""
+    lead = len(target) - len(shape)
+    kept = tuple(0 if size == 1 != target[i + lead] else stride
+                 for i, (size, stride) in enumerate(zip(shape, strides)))
+    return layout(target, (0,) * lead + kept)
+
+
+@functools.lru_cache(maxsize=1024)
+def _permuted(strides: tuple[int, ...], axes: tuple[int, ...],
+              shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    return layout(shape, tuple(strides[a] for a in axes))
+
+
+def _sliced(input: Tensor, index: tuple, out: Tensor) -> tuple[int, ...] | None:
+    """The layout of ``out``, ``input[index]`` (ints and slices)."""
+    strides = _slice_strides(input, index)
+    return None if strides is None else layout(out._data.shape, strides)
+
+
+def _slice_strides(input: Tensor, index: tuple) -> tuple[int, ...] | None:
+    """The strides of ``input[index]``, or ``None`` when it is sure to be C-ordered; the
+    same for every index of the same kinds of items (as ``disjoint_views`` makes)."""
+    if input._strides is None:  # fast for C order: ints, a step-1 slice, whole dims
+        cut = False
+        for item in index:
+            if item.__class__ is int:
+                if cut:
+                    break
+            elif cut:
+                if item != _WHOLE:
+                    break
+            elif item.step is None or item.step == 1:
+                cut = True
+            else:
+                break
+        else:
+            return None
+    strides = _strides(input)
+    kept = [stride * (item.step or 1) for stride, item in zip(strides, index)
+            if isinstance(item, slice)]
+    return (*kept, *strides[len(index):])
 
 
 def split(input: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -340,11 +455,13 @@ def disjoint_views(input: Tensor, indices: Sequence[tuple], name: str) -> tuple[
         record(anchor, name, (input,), lambda _tokens: (_collect(shared),))
         gathering, collect = anchor.grad_fn, anchor.grad_fn.backward_fn
     out = []
+    strides = _slice_strides(input, indices[0]) if indices else None
     for index in indices:
         view = _wrap(kernels.getitem(data, index), input._device, kernels)
         view._version = input._version
         view._base = input
         view._overlapping = input._overlapping
+        view._strides = None if strides is None else layout(view._data.shape, strides)
         if track:
             def backward(g: Tensor, index: tuple = index) -> tuple[Tensor]:
                 # The gathering node saves no tensors: as with PyTorch's split, a backward
@@ -382,6 +499,27 @@ def flip(input: Tensor, dims: Any) -> Tensor:
     return clone(slice_tensor(input, index))
 
 
+def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift the elements by ``shifts`` along ``dims`` circularly (of the flattened tensor
+    when ``dims`` is ``None``): two slices joined in the other order."""
+    if dims is None:
+        return reshape(roll(reshape(input, (-1,)), shifts, 0), input._data.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dimensions")
+    out = input
+    for shift, dim in zip(shifts, dims):
+        axis = normalize_axis(dim, out.ndim)
+        size = out._data.shape[axis]
+        cut = size - shift % size if size else 0
+        if 0 < cut < size:
+            lead = (slice(None),) * axis
+            out = cat([slice_tensor(out, (*lead, slice(cut, None))),
+                       slice_tensor(out, (*lead, slice(0, cut)))], axis)
+    return clone(input) if out is input else out
+
+
 def repeat(input: Tensor, *repeats: Any) -> Tensor:
     """Tile the tensor ``repeats[i]`` times along dimension ``i`` (PyTorch's ``repeat``)."""
     reps = _sizes(repeats)
@@ -402,14 +540,22 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
 
 
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Pad with a constant; ``pad`` lists (before, after) pairs from the last dimension back,
-    as in ``torch.nn.functional.pad``. Negative amounts crop."""
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: float | None = None) -> Tensor:
+    """Pad with ``value`` (0 by default); ``pad`` lists (before, after) pairs from the last
+    dimension back, as in ``torch.nn.functional.pad``. Negative amounts crop. Modes
+    ``reflect``, ``replicate`` and ``circular`` repeat the input instead
+    (:func:`flambeau._ops.sampling.pad_repeating`)."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ShapeError(f"pad: expected an even number of at most {2 * input.ndim} values, "
                          f"got {list(pad)}")
+    if mode != "constant":
+        if value is not None and value != 0:
+            raise ValueError(f"pad: mode={mode!r} takes no value (got value={value})")
+        from .sampling import pad_repeating  # sampling builds on this module
+
+        return pad_repeating(input, pad, mode)
+    value = 0.0 if value is None else value
     ndim = input.ndim
     widths = [(0, 0)] * ndim
     for i in range(len(pad) // 2):
@@ -433,7 +579,7 @@ def clone(input: Tensor) -> Tensor:
 
 
 def contiguous(input: Tensor) -> Tensor:
-    """``input`` itself, or a copy when its elements share memory (an ``expand`` result):
-    backends manage memory layout themselves, but a tensor to write into must own each
-    of its elements, as PyTorch's ``contiguous()`` guarantees."""
-    return clone(input) if input._overlapping else input
+    """``input`` itself, or a C-ordered copy when its elements share memory (an ``expand``
+    result) or are not in C order (a permuted or strided view: see :func:`view`), as
+    PyTorch's ``contiguous()``."""
+    return clone(input) if input._overlapping or input._strides is not None else input

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._dtypes import float32, is_bfloat16
 from .._tensor import Tensor
 from ..autograd._engine import SavedOutput, record
 from ..backends import normalize_axis
 from . import elementwise as ew
 from . import reduction as red
-from ._common import needs_grad
+from ._common import cast, needs_grad
 from ._dispatch import FLOAT_KERNEL_DTYPES, fused_kernel
 
 
@@ -74,7 +75,11 @@ def _fused_rows(name: str, node: str, input: Tensor, dim: int,
                 reference: Callable[[Tensor, int], Tensor],
                 grad: Callable[[Tensor, Tensor, int], Tensor]) -> Tensor:
     """The backend's kernel ``name`` along ``dim`` as one recorded node whose gradient is
-    ``grad(g, output, dim)``; ``reference`` where the backend has no kernel."""
+    ``grad(g, output, dim)``; ``reference`` where the backend has no kernel. bfloat16
+    runs in float32 and is rounded once, as PyTorch's does."""
+    if is_bfloat16(input.dtype):
+        inner = _fused_rows(name, node, cast(input, float32), dim, reference, grad)
+        return cast(inner, input.dtype)
     kernel = fused_kernel(name, input, input.ndim > 0, FLOAT_KERNEL_DTYPES)
     if kernel is None:
         return reference(input, dim)

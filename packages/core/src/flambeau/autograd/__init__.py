@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import DeviceMismatchError
 from ._engine import AccumulateGrad, AutogradError, Node, queue_callback, run_backward
 from ._gradcheck import gradcheck
-from ._mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ._mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 
 def _as_list(x: Any) -> list:
@@ -144,6 +144,7 @@ __all__ = [
     "enable_grad",
     "grad",
     "gradcheck",
+    "inference_mode",
     "is_grad_enabled",
     "no_grad",
     "queue_callback",

@@ -51,6 +51,12 @@ class set_grad_enabled:
 class _GradModeBlock:
     _mode = True
 
+    def __new__(cls, orig_func: Any = None) -> Any:
+        # ``@no_grad`` without parentheses decorates, as in PyTorch.
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
     def __enter__(self) -> None:
         self._previous = STATE.enabled
         STATE.enabled = self._mode
@@ -90,3 +96,30 @@ class enable_grad(_GradModeBlock):
     """Context manager / decorator: record the graph even inside ``no_grad``."""
 
     _mode = True
+
+
+class inference_mode(_GradModeBlock):
+    """Context manager / decorator for inference, usable with or without parentheses.
+
+    In flambeau it is exactly :class:`no_grad` (``inference_mode(False)`` is
+    :class:`enable_grad`, as in PyTorch). Unlike PyTorch, tensors made inside are not
+    "inference tensors": they can later take part in autograd and be changed in place, and
+    nothing runs faster than under ``no_grad``.
+
+    >>> import flambeau
+    >>> @flambeau.inference_mode
+    ... def predict(x):
+    ...     return x * 2
+    >>> predict(flambeau.ones(2, requires_grad=True)).requires_grad
+    False
+    """
+
+    _mode = False
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if isinstance(mode, bool):
+            return object.__new__(cls)
+        return cls()(mode)
+
+    def __init__(self, mode: bool = True) -> None:
+        self._mode = not mode

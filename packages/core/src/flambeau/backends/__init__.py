@@ -39,15 +39,19 @@ from ._memory import format_bytes, out_of_memory
 from ._protocol import (
     ARG_REDUCE_OPS,
     BINARY_OPS,
+    COLLECTIVE_OPS,
     CONTRACT_VERSION,
     OPTIONAL_KERNELS,
     REDUCE_OPS,
     REQUIRED_KERNELS,
     UNARY_OPS,
     Backend,
+    CollectiveEngine,
+    CollectiveWork,
     DeviceArray,
     DeviceInfo,
     Kernels,
+    ProcessGroupInfo,
 )
 from ._registry import REGISTRY, PluginFailure, validate_backend, validate_kernels
 from ._registry import PluginError as PluginError  # the former name, kept for imports
@@ -97,6 +101,7 @@ def reload() -> None:
 __all__ = [
     "ARG_REDUCE_OPS",
     "BINARY_OPS",
+    "COLLECTIVE_OPS",
     "CONTRACT_VERSION",
     "DTYPES",
     "ENTRY_POINT_GROUP",
@@ -109,10 +114,13 @@ __all__ = [
     "UNARY_OPS",
     "Backend",
     "BackendHookSpecs",
+    "CollectiveEngine",
+    "CollectiveWork",
     "DeviceArray",
     "DeviceInfo",
     "Kernels",
     "PluginFailure",
+    "ProcessGroupInfo",
     "available",
     "avg_pool_divisors",
     "broadcast_shape",

@@ -55,7 +55,9 @@ class DeviceInfo:
     Attributes:
         name: Human-readable name, e.g. ``"NVIDIA H100"`` or ``"numpy on x86_64"``.
         memory_bytes: Total device memory, or ``None`` when unknown.
-        dtypes: The dtypes this device supports (a subset of ``DTYPES``).
+        dtypes: The dtypes this device supports: a subset of ``DTYPES``, and bfloat16
+            (``ml_dtypes.bfloat16``) where the device computes it; the core refuses to make
+            bfloat16 tensors on a device that does not list it.
         vendor: Vendor name, may be empty.
         extra: Free-form details worth printing (compute capability, driver...).
     """
@@ -166,14 +168,17 @@ REQUIRED_KERNELS: dict[str, str] = {
 OPTIONAL_KERNELS: dict[str, str] = {
     # Zero-copy host memory, for backends whose device memory *is* host memory (the cpu
     # backend). flambeau.load uses them to adopt the arrays it reads (or, with mmap=True,
-    # file mappings) without a copy, flambeau.save to write tensors without one.
+    # file mappings) without a copy, flambeau.save to write tensors without one;
+    # from_numpy, from_dlpack and Tensor.numpy() share memory with the user through them.
     # References: from_numpy / to_numpy.
     "from_numpy_shared": "from_numpy_shared(host: numpy.ndarray) -> device array using "
     "host's memory, no copy (writes to one show in the other); host is writable (possibly "
-    "a copy-on-write file mapping), aligned, native byte order, of a DTYPES dtype, and the "
-    "core hands it over: nothing else writes to it",
+    "a copy-on-write file mapping), aligned, native byte order, of a DTYPES dtype (any "
+    "strides, none negative); flambeau.from_numpy shares the user's array this way, as "
+    "PyTorch's does",
     "to_numpy_shared": "to_numpy_shared(x) -> numpy array viewing x's memory, no copy (any "
-    "strides; waits for pending work on x); the core only reads it",
+    "strides; waits for pending work on x); writable where x is: the core reads it, and "
+    "writes a collective's result into it (flambeau.distributed)",
     # Device memory shared with other libraries (DLPack) and copied between devices of one
     # backend without the host. References: through the host with to_numpy / from_numpy.
     "from_dlpack": "from_dlpack(obj) -> device array viewing the memory of obj, a DLPack "
@@ -305,7 +310,15 @@ class Backend(Protocol):
       every device); existing arrays stay valid, and a device with nothing cached is left
       alone. For backends that cache device memory (``torch.cuda.empty_cache()``); the
       packages' ``flambeau_cuda.empty_cache()`` and ``flambeau_opencl.empty_cache()`` call
-      it.
+      it, and so does ``flambeau.cuda.empty_cache()`` (``flambeau.opencl``...).
+    * ``memory_allocated(index: int) -> int``: bytes held by live arrays on device
+      ``index`` (as a caching allocator counts them); ``flambeau.cuda.memory_allocated()``
+      and the like report it, 0 for a backend without it.
+    * ``collectives(index, group) -> CollectiveEngine | None``: a collective engine of the
+      backend's own for device ``index`` (NCCL for cuda), or ``None`` to let the core's
+      host engine (MPI, staging through numpy) serve the device. ``flambeau.distributed``
+      calls it on every rank at once, on the first collective on that device; ``group`` is
+      a :class:`ProcessGroupInfo`. See :class:`CollectiveEngine`.
     """
 
     name: str
@@ -325,4 +338,84 @@ class Backend(Protocol):
 
     def kernels(self, index: int) -> Kernels:
         """The kernel set bound to device ``index``; called once per device and cached."""
+        ...
+
+
+COLLECTIVE_OPS: dict[str, str] = {
+    "sum": "elementwise sum over the ranks",
+    "avg": "sum divided by the number of ranks (integers: truncated toward zero)",
+    "product": "elementwise product over the ranks",
+    "min": "elementwise minimum over the ranks",
+    "max": "elementwise maximum over the ranks",
+}
+"""Reductions a :class:`CollectiveEngine` takes (``flambeau.distributed.ReduceOp`` values).
+Bool arrays take ``sum``/``max`` (any rank true) and ``product``/``min`` (every rank)."""
+
+
+@runtime_checkable
+class CollectiveWork(Protocol):
+    """A collective in flight, returned by every :class:`CollectiveEngine` method."""
+
+    def wait(self) -> None:
+        """Order later work on the device after the collective: work queued next reads its
+        result (a stream-ordered engine may return before it has finished)."""
+        ...
+
+    def is_completed(self) -> bool:
+        """True once the collective has finished (non-blocking)."""
+        ...
+
+
+@runtime_checkable
+class ProcessGroupInfo(Protocol):
+    """What ``collectives(index, group)`` is told about the processes taking part.
+
+    Attributes:
+        rank: This process's rank, ``0 <= rank < size``.
+        size: The number of processes.
+        local_rank: This process's rank among those on its machine.
+    """
+
+    rank: int
+    size: int
+    local_rank: int
+
+    def broadcast_bytes(self, data: bytes | None, root: int) -> bytes:
+        """``root``'s ``data``, on every rank, over the host engine (to share an engine's
+        unique id, say); every rank calls it, ranks other than ``root`` with ``None``."""
+        ...
+
+
+@runtime_checkable
+class CollectiveEngine(Protocol):
+    """Collectives over one device's own arrays: a backend's optional ``collectives``.
+
+    Every method queues the collective after the work already queued on its arrays (in
+    stream order) and returns a :class:`CollectiveWork`; every rank calls the same methods
+    in the same order with arrays of the same shapes and dtype (a ``DTYPES`` dtype). Arrays
+    may be views of any layout; results are written in place. Results of ``all_reduce``
+    must be bitwise identical on every rank.
+
+    Attributes:
+        name: The engine's name, as users select it: ``init_process_group("cuda:nccl")``.
+    """
+
+    name: str
+
+    def all_reduce(self, x: DeviceArray, op: str) -> CollectiveWork:
+        """Reduce ``x`` over the ranks, in place; ``op`` from :data:`COLLECTIVE_OPS`."""
+        ...
+
+    def broadcast(self, x: DeviceArray, root: int) -> CollectiveWork:
+        """Copy rank ``root``'s ``x`` into ``x`` on every rank."""
+        ...
+
+    def all_gather(self, out: DeviceArray, x: DeviceArray) -> CollectiveWork:
+        """Write every rank's ``x`` into ``out`` (``size * x.size`` elements, C order):
+        rank ``r``'s values are elements ``r * x.size`` to ``(r + 1) * x.size - 1``."""
+        ...
+
+    def reduce_scatter(self, out: DeviceArray, x: DeviceArray, op: str) -> CollectiveWork:
+        """Reduce ``x`` (``size * out.size`` elements) over the ranks and write chunk
+        ``rank`` of the result (elements ``rank * out.size`` on, C order) into ``out``."""
         ...

@@ -13,6 +13,9 @@ so flambeau-cpu and flambeau-cuda (and your backend) write each fix once:
 * :func:`getitem` is the basic-slicing kernel: a view even when every axis gets an int.
 * :func:`into` writes a result into an ``out=`` array, for kernels the library computes
   without ``out=``.
+* :func:`via_float32` computes bfloat16 arrays (``ml_dtypes``) in float32 and rounds
+  the result back, as CPUs without bfloat16 arithmetic do: numpy's bfloat16 matmul
+  returns float32, and its sums accumulate in bfloat16.
 
 >>> import numpy as np
 >>> from flambeau.backends import numpy_like
@@ -26,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["getitem", "into", "keep_dtype", "keep_integers"]
+__all__ = ["getitem", "into", "keep_dtype", "keep_integers", "via_float32"]
 
 
 def into(result: Any, out: Any | None) -> Any:
@@ -90,3 +93,25 @@ def getitem(x: Any, index: tuple) -> Any:
     [[0.0, 0.0], [5.0, 0.0]]
     """
     return x[(*index, ...)]
+
+
+def via_float32(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """``kernel`` (of arrays, then other arguments) computing bfloat16 arrays in float32 and
+    rounding its array result back to bfloat16; other dtypes go straight through.
+
+    >>> import numpy as np, ml_dtypes
+    >>> a = np.ones((1, 300), ml_dtypes.bfloat16)
+    >>> via_float32(np.matmul)(a, a.T).dtype, np.matmul(a, a.T).dtype
+    (dtype(bfloat16), dtype('float32'))
+    """
+
+    def wrapped(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if x.dtype.kind != "V":  # (numpy's only other V dtypes are structured ones)
+            return kernel(x, *args, **kwargs)
+        args = tuple(a.astype("float32") if getattr(a, "dtype", None) == x.dtype else a
+                     for a in args)
+        result = kernel(x.astype("float32"), *args, **kwargs)
+        return result.astype(x.dtype) if result.dtype.name == "float32" else result
+
+    wrapped.__name__ = wrapped.__qualname__ = getattr(kernel, "__name__", "kernel")
+    return wrapped

@@ -10,10 +10,36 @@ from __future__ import annotations
 
 from . import functional, init, utils
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from .layers.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
-from .layers.basic import Dropout, Flatten, Unflatten
+from .layers.activation import (
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .layers.basic import (
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Flatten,
+    Unflatten,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 from .layers.conv import (
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
     AvgPool2d,
     Conv1d,
     Conv2d,
@@ -21,6 +47,7 @@ from .layers.conv import (
     LazyConv1d,
     LazyConv2d,
     LazyConvTranspose2d,
+    MaxPool1d,
     MaxPool2d,
 )
 from .layers.linear import Identity, LazyLinear, Linear
@@ -46,6 +73,14 @@ from .layers.normalization import (
 )
 from .layers.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .layers.sparse import Embedding
+from .layers.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from .module import IncompatibleKeys, LayerInputError, Module, StateDictError
 from .parameter import (
     Parameter,
@@ -68,4 +103,10 @@ __all__ = [
     "UninitializedParameterError", "Unflatten", "functional", "init", "summary", "utils",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose2d", "LazyConv1d",
     "LazyConv2d", "LazyConvTranspose2d", "MaxPool2d",
+]
+__all__ += [
+    "ELU", "SELU", "Hardsigmoid", "Hardswish", "Mish", "Softplus", "Dropout1d", "Dropout2d",
+    "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "AdaptiveMaxPool2d",
+    "AvgPool1d", "MaxPool1d", "MultiheadAttention", "Transformer", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
 ]

@@ -11,7 +11,19 @@ gradient rule and its choice between a backend's fused kernel and the compositio
 
 from __future__ import annotations
 
-from .._ops.activation import dropout, leaky_relu
+from .._ops.activation import (
+    dropout,
+    dropout1d,
+    dropout2d,
+    elu,
+    hardsigmoid,
+    hardswish,
+    leaky_relu,
+    mish,
+    selu,
+    softplus,
+)
+from .._ops.attention import multi_head_attention_forward, scaled_dot_product_attention
 from .._ops.conv import conv1d, conv2d, conv_transpose2d
 from .._ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from .._ops.embedding import embedding, one_hot
@@ -27,7 +39,15 @@ from .._ops.loss import (
     smooth_l1_loss,
 )
 from .._ops.normalization import batch_norm, group_norm, layer_norm
-from .._ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .._ops.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
+from .._ops.sampling import interpolate
 from .._ops.shape import pad
 from .._ops.softmax import log_softmax, softmax
 
@@ -38,3 +58,6 @@ __all__ = ["batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logi
            "tanh"]
 __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "conv_transpose2d",
             "max_pool2d"]
+__all__ += ["adaptive_max_pool2d", "avg_pool1d", "dropout1d", "dropout2d", "elu",
+            "hardsigmoid", "hardswish", "interpolate", "max_pool1d", "mish",
+            "multi_head_attention_forward", "scaled_dot_product_attention", "selu", "softplus"]

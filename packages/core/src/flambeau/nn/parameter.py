@@ -70,9 +70,21 @@ class Parameter(Tensor):
         self._base = None
         self._lazy = None
         self.requires_grad = requires_grad
-        if requires_grad and self.dtype.kind != "f":
+        if requires_grad and not _dtypes.is_floating(self.dtype):
             raise TypeError(f"only floating-point parameters can require gradients, got "
                             f"{self.dtype}; pass requires_grad=False")
+
+    @property
+    def data(self) -> Tensor:
+        """A detached alias sharing the storage. Of a lazy parameter, a stand-in whose
+        in-place calls (``weight.data.normal_(0, 0.01)``, ``bias.data.fill_(0)``) are
+        remembered and applied at materialisation, after the layer's own initialiser: a
+        deliberate difference from PyTorch, which discards them silently."""
+        return _LazyData(self) if self._lazy is not None else Tensor.data.fget(self)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        Tensor.data.fset(self, value)
 
     # --- lazy state ---------------------------------------------------------------------
 
@@ -148,18 +160,42 @@ class Parameter(Tensor):
 class _LazyState:
     """What an uninitialised parameter will do once it has a shape."""
 
-    __slots__ = ("device", "dtype", "initializers")
+    __slots__ = ("buffer", "device", "dtype", "initializers")
 
     def __init__(self) -> None:
         self.initializers: list[Callable] = []
         self.device: Any = None
         self.dtype: np.dtype | None = None
+        self.buffer = False  # made by UninitializedBuffer()
 
     def __deepcopy__(self, memo: dict) -> _LazyState:
         out = _LazyState()
         out.initializers = list(self.initializers)
-        out.device, out.dtype = self.device, self.dtype
+        out.device, out.dtype, out.buffer = self.device, self.dtype, self.buffer
         return out
+
+
+class _LazyData:
+    """``.data`` of a lazy parameter: in-place calls wait for its materialisation (in the
+    order made); anything else raises the lazy parameter's error."""
+
+    __slots__ = ("_param",)
+
+    def __init__(self, param: Parameter) -> None:
+        self._param = param
+
+    def defer(self, initializer: Callable[[Parameter], Any]) -> None:
+        self._param.defer(initializer)  # (what nn.init's initialisers call on lazy tensors)
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.endswith("_") or name.startswith("_"):
+            return getattr(PENDING, name)
+
+        def deferred(*args: Any, **kwargs: Any) -> _LazyData:
+            self._param.defer(lambda p: getattr(p.data, name)(*args, **kwargs))
+            return self
+
+        return deferred
 
 
 def _rebuild_parameter(host: np.ndarray | None, device: str, requires_grad: bool) -> Parameter:
@@ -170,22 +206,50 @@ def _rebuild_parameter(host: np.ndarray | None, device: str, requires_grad: bool
     return Parameter(tensor(host, dtype=host.dtype, device=device), requires_grad)
 
 
-def UninitializedParameter(requires_grad: bool = True) -> Parameter:
-    """A parameter without shape or data yet (what lazy layers hold before the first call)."""
-    return Parameter(None, requires_grad)
+class _Uninitialized(type):
+    """The type of ``UninitializedParameter`` and ``UninitializedBuffer``: calling one makes
+    a lazy :class:`Parameter` (no class of its own: laziness is a state), and ``isinstance``
+    checks for that state, as PyTorch code does."""
+
+    _buffer: bool
+
+    def __call__(cls, requires_grad: bool = True, device: Any = None,
+                 dtype: Any = None) -> Parameter:
+        out = Parameter(None, requires_grad and not cls._buffer)
+        assert out._lazy is not None
+        out._lazy.buffer = cls._buffer
+        out._lazy_to(device, dtype)
+        return out
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return (isinstance(instance, Parameter) and instance._lazy is not None
+                and instance._lazy.buffer == cls._buffer)
 
 
-def UninitializedBuffer() -> Parameter:
+class UninitializedParameter(metaclass=_Uninitialized):
+    """A parameter without shape or data yet (what lazy layers hold before the first call).
+
+    >>> from flambeau import nn
+    >>> isinstance(nn.LazyLinear(2).weight, nn.parameter.UninitializedParameter)
+    True
+    """
+
+    _buffer = False
+
+
+class UninitializedBuffer(metaclass=_Uninitialized):
     """A lazy buffer (e.g. a lazy batch norm's running statistics): an uninitialised
     ``Parameter(requires_grad=False)`` registered with ``register_buffer``. Being a lazy
     parameter, it follows ``to()``, takes its shape from ``load_state_dict`` and is
     materialised by its layer like a lazy weight; it is never among ``parameters()``."""
-    return Parameter(None, requires_grad=False)
+
+    _buffer = True
 
 
 def is_lazy(value: Any) -> bool:
-    """True for an uninitialised parameter."""
-    return isinstance(value, Parameter) and value._lazy is not None
+    """True for an uninitialised parameter (or the ``.data`` of one)."""
+    return isinstance(value, _LazyData) or (isinstance(value, Parameter)
+                                            and value._lazy is not None)
 
 
 # --- lazy layer names (``nn.LazyLinear`` ...) -------------------------------------------

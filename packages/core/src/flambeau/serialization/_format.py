@@ -39,11 +39,27 @@ FILE_DTYPES: dict[str, np.dtype] = {
     "F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8"),
 }
 CODES: dict[np.dtype, str] = {dt.newbyteorder("="): code for code, dt in FILE_DTYPES.items()}
+#: ``BF16`` too, as ``flambeau.bfloat16``: :func:`file_dtype` and :func:`code_of` import it
+#: (``ml_dtypes``) only when a file or a tensor has it.
 
 #: Order of tensors in the data section, as the ``safetensors`` package writes them
 #: (larger dtypes first, then by name): every offset is aligned to its element size.
-WRITE_RANK: dict[str, int] = {"I64": 0, "F64": 1, "F32": 2, "I32": 3, "F16": 4, "I16": 5,
-                              "I8": 6, "U8": 7, "BOOL": 8}
+WRITE_RANK: dict[str, int] = {"I64": 0, "F64": 1, "F32": 2, "I32": 3, "BF16": 4, "F16": 5,
+                              "I16": 6, "I8": 7, "U8": 8, "BOOL": 9}
+
+
+def file_dtype(code: str) -> np.dtype | None:
+    """The numpy dtype of safetensors dtype ``code``, or ``None`` when flambeau lacks it."""
+    if code == "BF16":
+        from .._dtypes import load_bfloat16
+
+        return load_bfloat16()
+    return FILE_DTYPES.get(code)
+
+
+def code_of(dtype: np.dtype) -> str | None:
+    """The safetensors code of ``dtype``, or ``None``."""
+    return "BF16" if dtype.kind == "V" and dtype.name == "bfloat16" else CODES.get(dtype)
 
 _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
@@ -65,7 +81,7 @@ class Entry:
     @property
     def dtype(self) -> np.dtype | None:
         """The little-endian numpy dtype, or ``None`` when flambeau lacks the code."""
-        return FILE_DTYPES.get(self.code)
+        return file_dtype(self.code)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._device import resolve_device
+from .._dtypes import check_device
 from .._tensor import Size, Tensor, _wrap
 from ..errors import CheckpointNotFoundError, FlambeauIndexError, SerializationError
 from ._format import FILE_DTYPES, Entry, describe_path, read_header
@@ -192,8 +193,10 @@ class Reader:
         if entry.dtype is None:
             raise SerializationError(
                 f"{self.where}: tensor {entry.name!r} has dtype {entry.code}, which flambeau "
-                f"does not support (it reads {', '.join(FILE_DTYPES)}); convert the file, "
-                "e.g. to F32 with safetensors and PyTorch")
+                f"does not support (it reads {', '.join(FILE_DTYPES)}, BF16); convert the "
+                "file, e.g. to F32 with safetensors and PyTorch")
+        if entry.code == "BF16":
+            check_device(entry.dtype, self._device)
 
     def _tensor(self, entry: Entry, index: tuple | None = None, *, stream: bool = False
                 ) -> Tensor:

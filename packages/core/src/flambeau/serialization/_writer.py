@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .._tensor import Tensor
-from ._format import CODES, FILE_DTYPES, WRITE_RANK, SerializationError, describe_path
+from ._format import WRITE_RANK, SerializationError, code_of, describe_path, file_dtype
 from ._structure import flatten
 from ._tempfiles import remove_stale, temp_path
 
@@ -101,7 +101,7 @@ def _layout(tensors: list[tuple[str, Tensor]], metadata: dict[str, str]
     writes) and the encoded header, padded with spaces to a multiple of 8 bytes."""
     rows = []
     for name, tensor in tensors:
-        code = CODES.get(tensor.dtype)
+        code = code_of(tensor.dtype)
         if code is None:
             raise SerializationError(f"cannot save {name!r}: dtype {tensor.dtype} has no "
                                      "safetensors code")
@@ -127,7 +127,7 @@ def _write_tensor(f: BinaryIO, tensor: Tensor, code: str, nbytes: int) -> None:
     shared = getattr(kernels, "to_numpy_shared", None)
     host = shared(tensor._data) if shared is not None else kernels.to_numpy(tensor._data)
     # Only a view's own elements are written: a slice of a big tensor costs its slice.
-    host = np.ascontiguousarray(host, dtype=FILE_DTYPES[code])
+    host = np.ascontiguousarray(host, dtype=file_dtype(code))
     if host.nbytes != nbytes:
         raise SerializationError(f"the backend returned {host.nbytes} bytes for a tensor of "
                                  f"shape {list(tensor.shape)} ({nbytes} expected)")

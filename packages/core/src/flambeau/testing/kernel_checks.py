@@ -582,5 +582,7 @@ def test_scatter_add_accumulates_duplicates(kernels, supported_dtypes, dtype, ax
 
 
 def test_kernels_accept_every_declared_dtype(supported_dtypes):
-    unknown = [d for d in supported_dtypes if np.dtype(d) not in DTYPES.values()]
+    # bfloat16 (numpy's, from ml_dtypes) is the one dtype outside DTYPES a device may list.
+    unknown = [d for d in supported_dtypes
+               if np.dtype(d) not in DTYPES.values() and np.dtype(d).name != "bfloat16"]
     assert not unknown, f"device_info lists dtypes outside the contract: {unknown}"

@@ -1,5 +1,6 @@
 """Convolution and pooling layers: Conv1d, Conv2d, ConvTranspose2d (and their lazy
-names), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, with PyTorch's arguments and reprs."""
+names), MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, with PyTorch's
+arguments and reprs."""
 
 from __future__ import annotations
 
@@ -237,13 +238,16 @@ LazyConvTranspose2d = lazy_alias(
 
 
 class _Pool2d(Module):
-    """Input checks shared by the 2-d pooling layers."""
+    """Input checks shared by the pooling layers (2-d; 1-d with ``_nd = 1``)."""
+
+    _nd = 2
 
     def _call(self, fn: Callable[..., Any], input: Tensor, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(input, Tensor) or input.ndim not in (3, 4):
+        if not isinstance(input, Tensor) or input.ndim not in (self._nd + 1, self._nd + 2):
             shape = list(input.shape) if isinstance(input, Tensor) else type(input).__name__
-            raise LayerInputError(self, f"expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, "
-                                        f"got {shape}")
+            dims = "L" if self._nd == 1 else "H, W"
+            raise LayerInputError(self, f"expected a {self._nd + 1}-d (C, {dims}) or "
+                                        f"{self._nd + 2}-d (N, C, {dims}) input, got {shape}")
         try:
             return fn(input, *args, **kwargs)
         except ShapeError as err:
@@ -324,3 +328,61 @@ class AdaptiveAvgPool2d(_Pool2d):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(_Pool2d):
+    """Maximum over ``output_size`` windows that tile the input (``None`` keeps a size).
+
+    >>> from flambeau import nn
+    >>> nn.AdaptiveMaxPool2d((5, 7))
+    AdaptiveMaxPool2d(output_size=(5, 7))
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input: Tensor) -> Any:
+        return self._call(F.adaptive_max_pool2d, input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """Maximum over windows of (N, C, L) or (C, L) inputs; ``stride`` defaults to
+    ``kernel_size``.
+
+    >>> from flambeau import nn
+    >>> nn.MaxPool1d(3, stride=2)
+    MaxPool1d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False)
+    """
+
+    _nd = 1
+
+    def forward(self, input: Tensor) -> Any:
+        return self._call(F.max_pool1d, input, self.kernel_size, self.stride, self.padding,
+                          self.dilation, ceil_mode=self.ceil_mode,
+                          return_indices=self.return_indices)
+
+
+class AvgPool1d(AvgPool2d):
+    """Mean over windows of (N, C, L) or (C, L) inputs; ``stride`` defaults to
+    ``kernel_size``.
+
+    >>> from flambeau import nn
+    >>> nn.AvgPool1d(3, stride=2)
+    AvgPool1d(kernel_size=(3,), stride=(2,), padding=(0,))
+    """
+
+    _nd = 1
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True) -> None:
+        one = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,)  # noqa: E731
+        super().__init__(one(kernel_size), one(stride if stride is not None else kernel_size),
+                         one(padding), ceil_mode, count_include_pad)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._call(F.avg_pool1d, input, self.kernel_size, self.stride, self.padding,
+                          self.ceil_mode, self.count_include_pad)
