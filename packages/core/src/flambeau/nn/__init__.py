@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .layers.activation import (
     ELU,
@@ -100,7 +100,8 @@ __all__ = [
     "LazyLinear", "LeakyReLU", "Linear", "LogSoftmax", "ModelSummary", "Module", "ModuleDict",
     "ModuleList", "Parameter", "ParameterDict", "ParameterList", "ReLU", "SiLU", "Sequential",
     "Sigmoid", "Softmax", "StateDictError", "Tanh", "UninitializedParameter",
-    "UninitializedParameterError", "Unflatten", "functional", "init", "summary", "utils",
+    "UninitializedParameterError", "Unflatten", "functional", "init", "parallel", "summary",
+    "utils",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose2d", "LazyConv1d",
     "LazyConv2d", "LazyConvTranspose2d", "MaxPool2d",
 ]

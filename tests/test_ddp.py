@@ -1,0 +1,98 @@
+"""flambeau.nn.parallel.DistributedDataParallel: the multi-rank checks of
+tests/ddp_script.py under ``mpiexec -n 2`` (hard time limit), and in one process: world
+size 1, lazy modules, no process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import flambeau
+import flambeau.distributed as dist
+from flambeau import nn
+from flambeau.distributed import _mpi, launch
+from flambeau.errors import DistributedError, UninitializedParameterError
+from flambeau.nn.parallel import DistributedDataParallel as DDP
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "tests" / "ddp_script.py"
+
+
+def _mpiexec() -> str | None:
+    try:
+        return launch.find_mpiexec()
+    except DistributedError:
+        return None
+
+
+needs_mpi = pytest.mark.skipif(
+    not dist.is_available() or _mpiexec() is None,
+    reason=f"needs mpi4py and mpiexec: {_mpi.INSTALL_HINT}")
+
+
+def run(command: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """``command`` in a session of its own, killed whole after ``timeout`` seconds."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=ROOT, env={**os.environ, **env},
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"{' '.join(command)} ran past {timeout} s:\n{out[-3000:]}")
+    return subprocess.CompletedProcess(command, proc.returncode, out, None)
+
+
+@needs_mpi
+def test_ddp_on_2_ranks():
+    """Gradients equal one process on the concatenated batch, parameters bitwise equal
+    after SGD steps (one bucket and many), no_sync, buffers, unused parameters."""
+    result = run([launch.find_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py",
+                  str(SCRIPT)], timeout=120, OMP_NUM_THREADS="1")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert result.stdout.count("ddp checks passed") == 2, result.stdout[-5000:]
+
+
+@needs_mpi
+def test_ddp_at_world_size_1_stages_nothing():
+    dist.init_process_group()
+    try:
+        assert dist.get_world_size() == 1
+        flambeau.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        flambeau.manual_seed(0)
+        ref = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        model = DDP(net)
+        assert model.module is net and model._buckets == []
+        assert next(iter(model.state_dict())) == "module.0.weight"
+        x = flambeau.randn(5, 4)
+        model(x).sum().backward()
+        ref(x).sum().backward()
+        for p, q in zip(ref.parameters(), net.parameters()):
+            assert np.array_equal(p.grad.numpy(), q.grad.numpy())
+        with model.no_sync():
+            model(x).sum().backward()
+        for p, q in zip(ref.parameters(), net.parameters()):
+            assert np.array_equal(2 * p.grad.numpy(), q.grad.numpy())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_lazy_module_says_run_one_batch_first():
+    net = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(UninitializedParameterError, match=r"0\.weight, 0\.bias.*run one "
+                                                          r"batch first"):
+        DDP(net)
+
+
+def test_without_a_process_group_says_what_to_do():
+    assert not dist.is_initialized()
+    with pytest.raises(DistributedError, match="init_process_group"):
+        DDP(nn.Linear(2, 2))
