@@ -96,3 +96,16 @@ def test_without_a_process_group_says_what_to_do():
     assert not dist.is_initialized()
     with pytest.raises(DistributedError, match="init_process_group"):
         DDP(nn.Linear(2, 2))
+
+
+@needs_mpi
+def test_the_documented_example_trains_on_2_ranks(tmp_path):
+    """docs/distributed.md's script, started the documented way (``flambeau run -n 2``)."""
+    result = run([sys.executable, "-m", "flambeau", "run", "-n", "2",
+                  str(ROOT / "examples" / "distributed" / "train_ddp.py"), str(tmp_path)],
+                 timeout=120)
+    assert result.returncode == 0, result.stdout[-5000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("rank ")]
+    assert len(lines) == 2 and len({line.split(":", 1)[1] for line in lines}) == 1, lines
+    weights = flambeau.load(tmp_path / "linear.params")["weight"].numpy()
+    np.testing.assert_allclose(weights, [[2.0, -3.4]], atol=0.01)
