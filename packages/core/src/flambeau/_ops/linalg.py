@@ -10,7 +10,7 @@ import numpy as np
 from .. import _dtypes
 from .._tensor import Tensor, _wrap
 from ..autograd._engine import record
-from ..autograd._mode import STATE
+from ..autograd._mode import STATE, no_grad
 from ..backends import broadcast_shape
 from ..errors import DTypeError, ShapeError
 from ._common import cast, same_device, to_tensor, unbroadcast
@@ -129,8 +129,29 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise DTypeError(f"linear: mat1 and mat2 must have the same dtype, but the input is "
                          f"{input.dtype} and the weight {weight.dtype}; convert the input "
                          f"first, e.g. x.to(flambeau.{weight.dtype})")
-    out = matmul(input, transpose(weight, -2, -1) if weight.ndim == 2 else weight)
-    return out if bias is None else add(out, bias)
+    tracked = STATE.enabled and (input.requires_grad or weight.requires_grad or
+                                 (bias is not None and bias.requires_grad))
+    if weight.ndim != 2 or input.ndim == 0 or not tracked:
+        out = matmul(input, transpose(weight, -2, -1) if weight.ndim == 2 else weight)
+        return out if bias is None else add(out, bias)
+    # One node with the weight's gradient computed as g.T @ x: contiguous, where the
+    # gradient reaching a transposed weight view would come back transposed (strided),
+    # making every later copy of it (optimizer steps, DDP buckets) several times slower.
+    with no_grad():
+        out = matmul(input, transpose(weight, -2, -1))
+        out = out if bias is None else add(out, bias)
+    rows = (-1, input._data.shape[-1])
+
+    def backward(g: Tensor) -> tuple:
+        flat = reshape(g, (-1, g._data.shape[-1]))
+        return (matmul(g, weight) if input.requires_grad else None,
+                matmul(transpose(flat, 0, 1), reshape(input, rows))
+                if weight.requires_grad else None,
+                unbroadcast(g, bias._data.shape)
+                if bias is not None and bias.requires_grad else None)
+
+    return record(out, "AddmmBackward0" if bias is not None else "MmBackward0",
+                  (input, weight, bias), backward, saved=(input, weight))
 
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,
