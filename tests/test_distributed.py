@@ -13,7 +13,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mpi_jobs import ROOT, needs_mpi, run
 
 import flambeau
 import flambeau.distributed as dist
@@ -29,34 +29,7 @@ from flambeau.errors import DistributedError
 from flambeau.utils.data import Sampler
 from flambeau.utils.data.distributed import DistributedSampler
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "distributed_script.py"
-
-
-def _mpiexec() -> str | None:
-    try:
-        return launch.find_mpiexec()
-    except DistributedError:
-        return None
-
-
-needs_mpi = pytest.mark.skipif(
-    not dist.is_available() or _mpiexec() is None,
-    reason=f'needs mpi4py and mpiexec: {_mpi.INSTALL_HINT}')
-
-
-def run(command: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
-    """``command`` in a session of its own, killed whole after ``timeout`` seconds."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=ROOT, env={**os.environ, **env},
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"{' '.join(command)} ran past {timeout} s:\n{out[-3000:]}")
-    return subprocess.CompletedProcess(command, proc.returncode, out, None)
 
 
 def kit(device: str, ranks: int, *pytest_args: str, **env: str) -> None:
