@@ -293,6 +293,17 @@ def _pool1d_args(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any
                      ceil_mode, input_shape)
 
 
+def _as_height_1(op: str, input: Tensor, kernel_size: Any, stride: Any, padding: Any,
+                 dilation: Any, ceil_mode: bool) -> tuple[Tensor, PoolArgs, tuple[int, ...]]:
+    """A 1-d pooling's input as an (N, C, 1, L) tensor, its 2-d arguments, and the axes to
+    squeeze from the 2-d result."""
+    check_float(op, input)
+    x, unbatched = with_batch(op, input, 1)
+    x = unsqueeze(x, 2)
+    args = _pool1d_args(op, x, kernel_size, stride, padding, dilation, ceil_mode, input.shape)
+    return x, args, (0, 2) if unbatched else (2,)
+
+
 def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -304,13 +315,9 @@ def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     >>> F.max_pool1d(flambeau.tensor([[1.0, 3.0, 2.0, 0.0]]), 2).tolist()
     [[3.0, 2.0]]
     """
-    op = "max_pool1d"
-    check_float(op, input)
-    x, unbatched = with_batch(op, input, 1)
-    x = unsqueeze(x, 2)
-    args = _pool1d_args(op, x, kernel_size, stride, padding, dilation, ceil_mode, input.shape)
+    x, args, drop = _as_height_1("max_pool1d", input, kernel_size, stride, padding, dilation,
+                                 ceil_mode)
     values, indices = max_pool2d_op(x, args, return_indices)
-    drop = (0, 2) if unbatched else (2,)
     values = squeeze_axes(values, drop)
     if not return_indices:
         return values
@@ -327,13 +334,9 @@ def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     >>> F.avg_pool1d(flambeau.tensor([[1.0, 3.0, 2.0, 0.0]]), 2).tolist()
     [[2.0, 1.0]]
     """
-    op = "avg_pool1d"
-    check_float(op, input)
-    x, unbatched = with_batch(op, input, 1)
-    x = unsqueeze(x, 2)
-    args = _pool1d_args(op, x, kernel_size, stride, padding, 1, ceil_mode, input.shape)
-    out = avg_pool2d_op(x, args, bool(count_include_pad), None)
-    return squeeze_axes(out, (0, 2) if unbatched else (2,))
+    x, args, drop = _as_height_1("avg_pool1d", input, kernel_size, stride, padding, 1,
+                                 ceil_mode)
+    return squeeze_axes(avg_pool2d_op(x, args, bool(count_include_pad), None), drop)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size: Any,
