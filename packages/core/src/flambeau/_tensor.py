@@ -56,13 +56,13 @@ class Tensor(TensorMethods):
             [6., 8.]])
     """
 
-    # ``_overlapping``: some elements share one memory location (an ``expand`` result or a
-    # view of one); in-place writes are refused and ``contiguous()`` copies.
     # ``_strides``: ``None`` for a tensor laid out in C order; else the element strides it
     # would have in PyTorch (a permuted, expanded or strided-sliced view, or a view of
     # one), so that ``view()`` refuses what PyTorch refuses (backends keep their own layout).
+    # A stride of 0 on a dimension longer than 1 (an ``expand``) means elements share
+    # memory: see :func:`shares_elements`.
     __slots__ = ("__weakref__", "_acc", "_base", "_data", "_device", "_grad", "_k",
-                 "_overlapping", "_strides", "_version", "grad_fn", "requires_grad")
+                 "_strides", "_version", "grad_fn", "requires_grad")
     requires_grad: bool
     grad_fn: _engine.Node | None  # the operation that made this tensor (None for leaves)
     _data: Any  # the backend's device array
@@ -72,7 +72,6 @@ class Tensor(TensorMethods):
     _version: list[int]  # shared with views: bumped by in-place writes
     _acc: _engine.AccumulateGrad | None
     _base: Tensor | None  # the tensor whose storage a view or alias shares
-    _overlapping: bool
     _strides: tuple[int, ...] | None
     # numpy must hand ``ndarray * tensor`` to Tensor.__rmul__ instead of looping over it.
     __array_ufunc__ = None
@@ -114,7 +113,7 @@ class Tensor(TensorMethods):
         """A detached alias sharing this tensor's storage; in-place edits go to both."""
         alias = _wrap(self._data, self._device, self._k)
         alias._base = self
-        alias._overlapping, alias._strides = self._overlapping, self._strides
+        alias._strides = self._strides
         return alias
 
     @data.setter
@@ -122,7 +121,7 @@ class Tensor(TensorMethods):
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
         self._data, self._device, self._k = value._data, value._device, value._k
-        self._overlapping, self._strides = value._overlapping, value._strides
+        self._strides = value._strides
 
     @property
     def grad(self) -> Tensor | None:
@@ -161,7 +160,7 @@ class Tensor(TensorMethods):
     def is_contiguous(self) -> bool:
         """True when the elements are laid out in C order, each its own (PyTorch's strides;
         see ``view()``)."""
-        return self._strides is None and not self._overlapping
+        return self._strides is None
 
     def element_size(self) -> int:
         """Bytes per element."""
@@ -187,7 +186,7 @@ class Tensor(TensorMethods):
         out = _wrap(self._data, self._device, self._k)
         out._version = self._version
         out._base = self
-        out._overlapping, out._strides = self._overlapping, self._strides
+        out._strides = self._strides
         return out
 
     def detach_(self) -> Tensor:
@@ -398,7 +397,6 @@ def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
     t._version = [0]
     t._acc = None
     t._base = None
-    t._overlapping = False
     t._strides = None
     return t
 
@@ -427,7 +425,15 @@ def _rebuild(host: np.ndarray, device: str, requires_grad: bool) -> Tensor:
     return tensor(host, dtype=host.dtype, device=device, requires_grad=requires_grad)
 
 
+def shares_elements(t: Tensor) -> bool:
+    """Whether some elements of ``t`` share one memory location (an ``expand`` result or a
+    view of one): in-place writes are refused and ``contiguous()`` copies."""
+    strides = t._strides
+    return strides is not None and any(
+        stride == 0 and size > 1 for stride, size in zip(strides, t._data.shape))
+
+
 def _copy_state(target: Tensor, source: Tensor) -> None:
     for slot in ("_data", "_device", "_k", "requires_grad", "_grad", "grad_fn", "_version",
-                 "_acc", "_base", "_overlapping", "_strides"):
+                 "_acc", "_base", "_strides"):
         setattr(target, slot, getattr(source, slot))

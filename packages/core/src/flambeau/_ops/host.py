@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._tensor import Tensor
+from .._tensor import Tensor, shares_elements
 from ..errors import MemoryOverlapError
 
 __all__ = ["device_array", "from_host_into", "host_buffer", "host_values", "mark_written"]
@@ -77,7 +77,7 @@ def device_array(t: Tensor, write: bool = False) -> Any:
 
 
 def _check_writable(t: Tensor) -> None:
-    if t._overlapping:
+    if shares_elements(t):
         raise MemoryOverlapError(
             f"cannot write a collective's result into a tensor of shape {list(t.shape)} "
             "whose elements share memory (an expand() result); pass a clone() instead")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtypes
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor, _wrap, shares_elements
 from ..autograd._engine import AutogradError
 from ..autograd._mode import STATE
 from ..backends import broadcast_shape
@@ -24,7 +24,7 @@ def check_inplace(target: Tensor, *others: Any) -> bool:
     """Whether the graph must record an in-place change of ``target``; raises where
     PyTorch would (a leaf that requires grad, a view of a tensor in the graph, elements
     that share memory)."""
-    if target._overlapping:
+    if target._strides is not None and shares_elements(target):
         raise MemoryOverlapError(
             f"in-place operation on a tensor of shape {list(target.shape)} whose elements share "
             "memory (an expand() or broadcast_to() result, or a view of one): a write to one "

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import builtins
 import functools
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from .. import _dtypes
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor, _wrap, shares_elements
 from ..autograd._engine import record
 from ..autograd._mode import STATE
 from ..backends import broadcast_shape, normalize_axes, normalize_axis
@@ -97,7 +96,7 @@ def view(input: Tensor, *shape: Any) -> Tensor:
     """``reshape`` that shares memory or fails, as PyTorch's ``view``: a permuted, expanded
     or strided-sliced tensor (not C-ordered: ``is_contiguous()`` is false) is refused a
     shape its layout cannot be viewed in, where ``reshape`` would copy."""
-    if input._strides is not None or input._overlapping:
+    if input._strides is not None:
         new = _infer(_sizes(shape), input.numel(), input._data.shape)
         if _view_strides(input._data.shape, _strides(input), new) is None:
             raise ShapeError(
@@ -118,7 +117,7 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     for s in old:
         numel *= s
     new = _infer(new, numel, old)
-    if input._overlapping:  # as PyTorch's reshape: a copy, whose elements are its own
+    if shares_elements(input):  # as PyTorch's reshape: a copy, whose elements are its own
         input = clone(input)
     out = _wrap(input._k.reshape(input._data, new), input._device, input._k)
     if input._strides is not None:  # a view keeps a layout; a copy (None) is C-ordered
@@ -132,7 +131,7 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
 def _alias(input: Tensor) -> Tensor:
     out = _wrap(input._data, input._device, input._k)
     out._version = input._version
-    out._overlapping, out._strides = input._overlapping, input._strides
+    out._strides = input._strides
     return record(out, "AliasBackward0", (input,), lambda g: (g,))
 
 
@@ -147,7 +146,6 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
         raise ShapeError(f"permute: dimensions {list(dims)} are not a permutation of "
                          f"0..{ndim - 1}")
     out = _wrap(input._k.permute(input._data, axes), input._device, input._k)
-    out._overlapping = input._overlapping
     out._strides = _permuted(_strides(input), axes, out._data.shape)
     if STATE.enabled and input.requires_grad:
         inverse = tuple(sorted(range(ndim), key=axes.__getitem__))
@@ -244,7 +242,6 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
         raise ShapeError(f"expand: cannot expand shape {list(shape)} to {list(target)}")
     out = _wrap(input._k.broadcast_to(input._data, target), input._device, input._k)
     # Elements repeat (share memory) unless only size-1 dimensions were added.
-    out._overlapping = input._overlapping or math.prod(target) != math.prod(shape)
     out._strides = _expanded(_strides(input), shape, target)
     if STATE.enabled and input.requires_grad:
         record(out, "ExpandBackward0", (input,), lambda g: (unbroadcast(g, shape),))
@@ -329,7 +326,7 @@ def slice_tensor(input: Tensor, index: tuple) -> Tensor:
     out = _wrap(input._k.getitem(input._data, index), input._device, input._k)
     out._version = input._version
     out._base = input
-    out._overlapping, out._strides = input._overlapping, _sliced(input, index, out)
+    out._strides = _sliced(input, index, out)
     if STATE.enabled and input.requires_grad:
         shape, dtype = input._data.shape, input.dtype
 
@@ -460,7 +457,6 @@ def disjoint_views(input: Tensor, indices: Sequence[tuple], name: str) -> tuple[
         view = _wrap(kernels.getitem(data, index), input._device, kernels)
         view._version = input._version
         view._base = input
-        view._overlapping = input._overlapping
         view._strides = None if strides is None else layout(view._data.shape, strides)
         if track:
             def backward(g: Tensor, index: tuple = index) -> tuple[Tensor]:
@@ -582,4 +578,4 @@ def contiguous(input: Tensor) -> Tensor:
     """``input`` itself, or a C-ordered copy when its elements share memory (an ``expand``
     result) or are not in C order (a permuted or strided view: see :func:`view`), as
     PyTorch's ``contiguous()``."""
-    return clone(input) if input._overlapping or input._strides is not None else input
+    return clone(input) if input._strides is not None else input

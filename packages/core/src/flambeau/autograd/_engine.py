@@ -364,7 +364,7 @@ def _release(node: Any, counts: dict, pending: dict) -> list:
 def _retain(retained: weakref.ref, grad: Tensor, owned: bool) -> None:
     tensor = retained()
     if tensor is not None:
-        tensor._grad = grad if owned and not grad._overlapping else grad.detach().clone()
+        tensor._grad = grad if owned and not _shares_elements(grad) else grad.detach().clone()
 
 
 def _add_pending(pending: dict, edge: Any, grad: Tensor, is_owned: bool) -> None:
@@ -374,6 +374,16 @@ def _add_pending(pending: dict, edge: Any, grad: Tensor, is_owned: bool) -> None
     else:
         current[0] = current[0] + grad
         current[1] = True
+
+
+def _shares_elements(t: Tensor) -> bool:
+    """An expanded gradient is not the engine's to hand out or add into in place: writes
+    would go through its shared elements."""
+    if t._strides is None:  # C order: the common case, decided without the import
+        return False
+    from .._tensor import shares_elements  # (the tensor module imports this one)
+
+    return shares_elements(t)
 
 
 def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bool) -> None:
@@ -389,9 +399,9 @@ def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bo
     if current is None:
         # An expanded gradient is not the engine's to hand out: later in-place
         # accumulation would write through its shared elements.
-        owned = (is_owned and not grad._overlapping) or create_graph
+        owned = (is_owned and not _shares_elements(grad)) or create_graph
         variable._grad = grad if owned else grad.detach().clone()
-    elif create_graph or current._overlapping:
+    elif create_graph or _shares_elements(current):
         variable._grad = current + grad
     else:
         current._k.binary("add", current._data, grad._data, out=current._data)
