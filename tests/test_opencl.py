@@ -343,7 +343,7 @@ def test_save_and_load_on_opencl(tmp_path, on_opencl):
     np.testing.assert_array_equal(on_cpu["0.weight"].numpy(), net[0].weight.detach().numpy())
 
 
-@pytest.mark.parametrize(("make", "epochs"), [(demo.make_mlp, 15), (demo.make_lenet, 8)],
+@pytest.mark.parametrize(("make", "epochs"), [(demo.make_mlp, 15), (demo.make_lenet, 10)],
                          ids=["mlp", "lenet"])
 def test_digits_models_train_to_the_cpu_accuracy(make, epochs):
     pytest.importorskip("sklearn", reason="scikit-learn provides the digits data set")

@@ -15,7 +15,7 @@ def digits():
     return demo.load_digits_split("cpu")
 
 
-@pytest.mark.parametrize(("make", "epochs"), [(demo.make_mlp, 15), (demo.make_lenet, 8)],
+@pytest.mark.parametrize(("make", "epochs"), [(demo.make_mlp, 15), (demo.make_lenet, 10)],
                          ids=["mlp", "lenet"])
 def test_reaches_95_percent_test_accuracy(digits, make, epochs):
     x_train, y_train, x_test, y_test = digits

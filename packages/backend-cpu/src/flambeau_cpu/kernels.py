@@ -118,6 +118,22 @@ class NumpyKernels(FusedKernels):
     def random_bits(self, n, seed, offset):
         return philox.random_bits(n, seed, offset)
 
+    # Optional: the uniforms written straight into the parameter they initialise, a
+    # cache-sized piece of stream at a time (bench/bench_init.py: Linear(4096, 4096)).
+    def random_uniform(self, out, seed, offset, low, high):
+        target = out if out.flags.c_contiguous else np.empty(out.shape, np.float32)
+        flat, done = target.reshape(-1), 0
+        scale = np.float32((high - low) * 2.0**-24)
+        for words in philox.chunks(flat.size, seed, offset):
+            piece = flat[done : done + words.size]
+            np.right_shift(words, 8, out=words)
+            np.multiply(words, scale, out=piece, dtype=np.float32, casting="unsafe")
+            if low:
+                np.add(piece, np.float32(low), out=piece)
+            done += words.size
+        if target is not out:
+            out[...] = target
+
     def unary(self, op, x, out=None):
         result = UNARY[op](x) if out is None else UNARY[op](x, out=out)
         return result if type(result) is np.ndarray else np.asarray(result)
@@ -140,13 +156,23 @@ class NumpyKernels(FusedKernels):
         return np.asarray(ARG_REDUCE[op](x, axis=axis, keepdims=keepdims), dtype=np.int64)
 
     def matmul(self, a, b):
+        # numpy's OpenBLAS multiplies a few rows by a large transposed matrix (a linear
+        # layer's x @ W.T at a small batch) up to 1.7x faster as (W @ x.T).T; the copy back
+        # to C order is small (bench/bench_speed.py, the MLP step at batch 32).
+        if (a.ndim == 2 and b.ndim == 2 and a.shape[0] <= 48 and b.size >= 1 << 17
+                and b.flags.f_contiguous and a.flags.c_contiguous):
+            return np.ascontiguousarray(_matmul(b.T, a.T).T)
+        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and a.dtype.kind == "f":
+            # An outer product (a weight gradient at batch 1): numpy's matmul takes 3x the
+            # time of the product it is, one multiplication per element.
+            return np.multiply(a, b)
         return _matmul(a, b)
 
     def reshape(self, x, shape):
-        return np.reshape(x, shape)
+        return x.reshape(shape)  # (the method: np.reshape adds a Python call)
 
     def permute(self, x, axes):
-        return np.transpose(x, axes)
+        return x.transpose(axes)
 
     def broadcast_to(self, x, shape):
         return np.broadcast_to(x, shape)

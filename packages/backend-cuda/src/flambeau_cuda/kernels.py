@@ -1,11 +1,11 @@
 """The kernel table of the contract on cupy arrays, bound to one GPU.
 
 cupy mirrors numpy, so most kernels are one cupy call, as in flambeau-cpu. Where cupy
-and the contract differ it says so beside the kernel. ``random_bits`` is the Philox
-kernel of ``sources/philox.cu``; ``matmul`` is cuBLAS (float32 without TF32 unless
-:func:`flambeau_cuda.set_tf32` allows it). Every kernel runs with its GPU current and
-work queued on that GPU's own stream, and reports running out of memory as
-:class:`flambeau.errors.OutOfMemoryError`.
+and the contract differ it says so beside the kernel. ``random_bits`` and the optional
+``random_uniform`` are the Philox kernels of ``sources/philox.cu``; ``matmul`` is cuBLAS
+(float32 without TF32 unless :func:`flambeau_cuda.set_tf32` allows it). Every kernel
+runs with its GPU current and work queued on that GPU's own stream, and reports running
+out of memory as :class:`flambeau.errors.OutOfMemoryError`.
 """
 
 from __future__ import annotations
@@ -133,6 +133,11 @@ def _guarded(method: Any) -> Any:
     return kernel
 
 
+def _blocks(n: int, offset: int) -> int:
+    """Philox blocks (eight stream elements each) holding elements offset .. offset+n-1."""
+    return (offset + n - 1) // 8 - offset // 8 + 1 if n else 0
+
+
 def _on_device(cls: type) -> type:
     for name in (*REQUIRED_KERNELS, *OPTIONAL_KERNELS):
         method = getattr(cls, name, None)
@@ -225,11 +230,18 @@ class CupyKernels(FusedKernels):
 
     def random_bits(self, n, seed, offset):
         out = cp.empty(n, np.uint32)
-        blocks = (offset + n - 1) // 4 - offset // 4 + 1 if n else 0
-        programs.launch(self._raw.get("philox.cu", "philox_random_bits"), blocks,
-                        (out, np.int64(n), np.uint64(offset), np.uint32(seed & 0xFFFFFFFF),
-                         np.uint32(seed >> 32)))
+        programs.launch(self._raw.get("philox.cu", "philox_random_bits"), _blocks(n, offset),
+                        (out, np.int64(n), np.uint64(offset), np.uint64(seed)))
         return out
+
+    def random_uniform(self, out, seed, offset, low, high):
+        target = out if out.flags.c_contiguous else cp.empty(out.shape, np.float32)
+        programs.launch(self._raw.get("philox.cu", "philox_uniform_float"),
+                        _blocks(target.size, offset),
+                        (target, np.int64(target.size), np.uint64(offset), np.uint64(seed),
+                         np.float32((high - low) * 2.0**-24), np.float32(low)))
+        if target is not out:
+            out[...] = target
 
     # --- elementwise --------------------------------------------------------------------
 

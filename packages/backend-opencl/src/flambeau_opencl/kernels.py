@@ -23,7 +23,7 @@ from .array import CLArray, broadcast_strides, coalesce
 from .device import DeviceState
 from .fused import FusedKernels
 from .gemm import GemmKernels
-from .programs import LIN, LONG, UINT, ULONG
+from .programs import LIN, LONG, ULONG
 
 BOOL = np.dtype(bool)
 INT64 = np.dtype(np.int64)
@@ -199,13 +199,13 @@ class OpenCLKernels(FusedKernels, GemmKernels):
         out = self._new((n,), UINT32)
         if n == 0:
             return out
-        first, last = offset // 4, (offset + n - 1) // 4
+        first, last = offset // 8, (offset + n - 1) // 8  # eight elements a Philox block
         blocks = last - first + 1
         glob, loc, chunk = self._dev.split(blocks)
         kernel = self._dev.kernel(UINT32, "random_bits")
         self._dev.run(kernel, glob, loc, [
-            ULONG.pack(first), LONG.pack(chunk), LONG.pack(blocks), LONG.pack(offset - first * 4),
-            LONG.pack(n), UINT.pack(seed & 0xFFFFFFFF), UINT.pack(seed >> 32), out.buffer])
+            ULONG.pack(first), LONG.pack(chunk), LONG.pack(blocks), LONG.pack(offset - first * 8),
+            LONG.pack(n), ULONG.pack(seed), out.buffer])
         return out
 
     # ---- elementwise --------------------------------------------------------------------

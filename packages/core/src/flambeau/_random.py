@@ -1,10 +1,11 @@
 """Random tensors from the contract's counter-based generator.
 
-A :class:`Generator` is a seed and an offset into that seed's Philox4x32-10 stream
-(:mod:`flambeau.backends.philox`). Each draw takes the next words of the stream on the
-target device and advances the offset, so the same seed gives the same bits on every
-backend. Uniform floats keep the top mantissa-many bits of each word (two words for
-float64), so they lie in [0, 1) exactly; normals use the Box-Muller transform.
+A :class:`Generator` is a seed and an offset into that seed's Philox4x64-10 stream of
+32-bit words (:mod:`flambeau.backends.philox`). Each draw takes the next words of the
+stream on the target device and advances the offset, so the same seed gives the same bits
+on every backend. Uniform floats keep the top mantissa-many bits of each word (two words
+for float64), so they lie in [0, 1) exactly; normals use the Box-Muller transform, both
+its sine and its cosine (:func:`_normal_array`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from . import _dtypes
 from ._creation import _finish, _shape_args, tensor
 from ._device import resolve_device
 from ._ops import elementwise as ew
-from ._ops.shape import reshape, slice_tensor
+from ._ops.shape import reshape
 from ._tensor import Tensor, _wrap
 from .errors import DTypeError
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default CPU seed
-_MANTISSA_BITS = {2: 11, 4: 24}
+_MANTISSA_BITS = {"bfloat16": 8, "float16": 11, "float32": 24}
+_FLOAT32 = frozenset({_dtypes.float32})
 _STATE_BYTES = 16  # a Generator's state: seed and offset, uint64 little-endian each
 
 
@@ -122,9 +124,13 @@ def set_rng_state(new_state: Tensor) -> None:
     default_generator.set_state(new_state)
 
 
-def _bits(n: int, kernels: Any, device: Any, generator: Generator | None) -> Tensor:
+def _words(n: int, kernels: Any, generator: Generator | None) -> Any:
     seed, offset = (generator or default_generator).take(n)
-    return _wrap(kernels.random_bits(n, seed, offset), device, kernels)
+    return kernels.random_bits(n, seed, offset)
+
+
+def _bits(n: int, kernels: Any, device: Any, generator: Generator | None) -> Tensor:
+    return _wrap(_words(n, kernels, generator), device, kernels)
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
@@ -134,21 +140,69 @@ def _float_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def _uniform(shape: tuple[int, ...], dt: np.dtype, device: Any, generator: Any) -> Tensor:
-    dev, kernels = resolve_device(device)
-    n = math.prod(shape)
+# The random floats work on device arrays, in place on the words' own memory: at the
+# sizes models draw, every full-size pass counts (bench/bench_init.py).
+def _uniform_array(n: int, dt: np.dtype, kernels: Any, generator: Any, low: float = 0.0,
+                   high: float = 1.0) -> Any:
+    """``n`` samples ``u * (high - low) + low``, ``u`` uniform in [0, 1), in ``dt``."""
+    k = kernels
     if dt.itemsize == 8:
-        words = _bits(2 * n, kernels, dev, generator)
-        high = ew.floor_divide(slice_tensor(words, (slice(0, None, 2),)), 32)
-        low = ew.floor_divide(slice_tensor(words, (slice(1, None, 2),)), 64)
-        value = ew.add(ew.mul(ew.cast(high, dt), 2.0**26), ew.cast(low, dt))
-        return reshape(ew.mul(value, 2.0**-53), shape)
-    if dt.name == "bfloat16":  # 8 bits, made in float32: exact in bfloat16, below 1
-        words = ew.floor_divide(_bits(n, kernels, dev, generator), 2**24)
-        return reshape(ew.cast(ew.mul(ew.cast(words, _dtypes.float32), 2.0**-8), dt), shape)
-    mantissa = _MANTISSA_BITS[dt.itemsize]
-    words = ew.floor_divide(_bits(n, kernels, dev, generator), 2 ** (32 - mantissa))
-    return reshape(ew.mul(ew.cast(words, dt), 2.0**-mantissa), shape)
+        words, mantissa = _words(2 * n, k, generator), 53
+        top = k.binary("floordiv", k.getitem(words, (slice(0, None, 2),)), 32)
+        rest = k.binary("floordiv", k.getitem(words, (slice(1, None, 2),)), 64)
+        value = k.binary("mul", k.cast(top, dt), 2.0**26)
+        k.binary("add", value, k.cast(rest, dt), out=value)
+    else:  # float16 and bfloat16 are made in float32 from as many bits as they hold
+        words, mantissa = _words(n, k, generator), _MANTISSA_BITS[dt.name]
+        k.binary("floordiv", words, 2 ** (32 - mantissa), out=words)
+        value = k.cast(words, _dtypes.float32)
+    # value * 2**-mantissa is exact, so one product with (high - low) * 2**-mantissa
+    # rounds as u * (high - low) does.
+    k.binary("mul", value, (high - low) * 2.0**-mantissa, out=value)
+    if low:
+        k.binary("add", value, low, out=value)
+    return value if value.dtype == dt else k.cast(value, dt)
+
+
+def _normal_array(n: int, dt: np.dtype, kernels: Any, generator: Any, mean: float = 0.0,
+                  std: float = 1.0) -> Any:
+    """``n`` normal samples by Box-Muller, two per pair of uniforms: the first
+    ``ceil(n / 2)`` uniforms give radii ``r``, the next as many angles ``t``; sample ``j``
+    is ``r[j] cos t[j]`` and sample ``ceil(n / 2) + j`` is ``r[j] sin t[j]``."""
+    k, half = kernels, (n + 1) // 2
+    compute = _dtypes.float32 if dt.itemsize < 4 else dt
+    radius = _uniform_array(half, compute, k, generator, 1.0, 0.0)  # 1 - u: in (0, 1]
+    angle = _uniform_array(half, compute, k, generator, 0.0, 2.0 * math.pi)
+    k.unary("log", radius, out=radius)
+    k.binary("mul", radius, -2.0, out=radius)
+    k.unary("sqrt", radius, out=radius)
+    if std != 1.0:
+        k.binary("mul", radius, std, out=radius)
+    cosine = k.binary("mul", k.unary("cos", angle), radius)
+    sine = k.binary("mul", k.unary("sin", angle, out=angle), radius, out=angle)
+    if n % 2:
+        sine = k.getitem(sine, (slice(0, half - 1),))
+    value = k.concatenate([cosine, sine], 0)
+    if mean:
+        k.binary("add", value, mean, out=value)
+    return value if value.dtype == dt else k.cast(value, dt)
+
+
+def _random_tensor(make: Any, shape: tuple[int, ...], dt: np.dtype, device: Any,
+                   generator: Any, *args: float) -> Tensor:
+    dev, kernels = resolve_device(device)
+    value = make(math.prod(shape), dt, kernels, generator, *args)
+    return _wrap(kernels.reshape(value, shape), dev, kernels)
+
+
+def _uniform(shape: tuple[int, ...], dt: np.dtype, device: Any, generator: Any,
+             low: float = 0.0, high: float = 1.0) -> Tensor:
+    return _random_tensor(_uniform_array, shape, dt, device, generator, low, high)
+
+
+def _standard_normal(shape: tuple[int, ...], dt: np.dtype, device: Any, generator: Any,
+                     mean: float = 0.0, std: float = 1.0) -> Tensor:
+    return _random_tensor(_normal_array, shape, dt, device, generator, mean, std)
 
 
 def rand(*shape: Any, size: Any = None, generator: Generator | None = None, dtype: Any = None,
@@ -156,16 +210,6 @@ def rand(*shape: Any, size: Any = None, generator: Generator | None = None, dtyp
     """Uniform samples from [0, 1)."""
     out = _uniform(_shape_args(shape, size), _float_dtype(dtype), device, generator)
     return _finish(out._data, out._device, out._k, requires_grad)
-
-
-def _standard_normal(shape: tuple[int, ...], dt: np.dtype, device: Any,
-                     generator: Any) -> Tensor:
-    n = math.prod(shape)
-    compute = _dtypes.float32 if dt.itemsize < 4 else dt
-    u = _uniform((2, n), compute, device, generator)
-    radius = ew.sqrt(ew.mul(ew.log(ew.rsub(slice_tensor(u, (0,)), 1.0)), -2.0))
-    angle = ew.mul(slice_tensor(u, (1,)), 2.0 * math.pi)
-    return reshape(ew.cast(ew.mul(radius, ew.cos(angle)), dt), shape)
 
 
 def randn(*shape: Any, size: Any = None, generator: Generator | None = None, dtype: Any = None,
@@ -179,16 +223,20 @@ def normal(mean: float = 0.0, std: float = 1.0, size: Any = None, *,
            generator: Generator | None = None, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Normal samples with ``mean`` and ``std`` (numbers, or tensors giving the shape)."""
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
     if size is None:
-        shapes = [t.shape for t in (mean, std) if isinstance(t, Tensor)]
-        if not shapes:
+        if not tensors:
             raise ValueError("normal: give size= when mean and std are numbers")
         from .backends import broadcast_shape
 
-        size = broadcast_shape(*shapes)
-        device = device or next(t.device for t in (mean, std) if isinstance(t, Tensor))
-    z = _standard_normal(_shape_args((size,)), _float_dtype(dtype), device, generator)
-    out = ew.add(ew.mul(z, std), mean)
+        size = broadcast_shape(*(t.shape for t in tensors))
+        device = device or tensors[0].device
+    shape, dt = _shape_args((size,)), _float_dtype(dtype)
+    if tensors:
+        z = _standard_normal(shape, dt, device, generator)
+        out = ew.add(ew.mul(z, std), mean)
+    else:
+        out = _standard_normal(shape, dt, device, generator, mean, std)
     return _finish(out._data, out._device, out._k, requires_grad)
 
 
@@ -231,10 +279,18 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *,
              generator: Generator | None = None) -> Tensor:
     """Fill with uniform samples from [a, b)."""
-    from ._ops.inplace import copy_
+    from ._ops._dispatch import fused_kernel
+    from ._ops.inplace import check_inplace, copy_
 
-    u = _uniform(tuple(self.shape), _float_dtype(self.dtype), self.device, generator)
-    return copy_(self, ew.add(ew.mul(u, b - a), a))
+    dt = _float_dtype(self.dtype)
+    fill = fused_kernel("random_uniform", self, dtypes=_FLOAT32)
+    if fill is None or check_inplace(self):
+        return copy_(self, _uniform(tuple(self.shape), dt, self.device, generator, a, b))
+    # Straight into this tensor's memory: no words, no temporary, no copy (the common
+    # case, initialising a parameter; bench/bench_init.py).
+    fill(self, *(generator or default_generator).take(self.numel()), a, b)
+    self._version[0] += 1
+    return self
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *,
@@ -242,8 +298,9 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *,
     """Fill with normal samples."""
     from ._ops.inplace import copy_
 
-    z = _standard_normal(tuple(self.shape), _float_dtype(self.dtype), self.device, generator)
-    return copy_(self, ew.add(ew.mul(z, std), mean))
+    dt = _float_dtype(self.dtype)
+    return copy_(self, _standard_normal(tuple(self.shape), dt, self.device, generator, mean,
+                                        std))
 
 
 def bernoulli(input: Tensor, p: float | None = None, *,

@@ -120,37 +120,34 @@ __kernel void scatter_add_owner_s(Geom g, __global T* dst, __global const long* 
 /* ---- random bits ------------------------------------------------------------------------ */
 
 #if IS_UINT32
-/* Philox4x32-10 (flambeau.backends.philox): work-item j computes blocks first + j*chunk ..
- * and writes the words of them that fall in y[0, n); word 0 of block `first` is y[-skip]. */
-__kernel void random_bits(ulong first, long chunk, long nblocks, long skip, long n, uint k0,
-                          uint k1, __global uint* y) {
+/* Philox4x64-10 (flambeau.backends.philox): block b is Philox4x64-10 of counter
+ * (b, 0, 0, 0) under key (seed, 0); element i is the 32-bit half i % 2 (low first) of
+ * 64-bit word (i / 2) % 4 of block i / 8. Work-item j computes blocks first + j*chunk ..
+ * and writes the elements of them that fall in y[0, n); element 0 of block `first` is
+ * y[-skip]. */
+__kernel void random_bits(ulong first, long chunk, long nblocks, long skip, long n, ulong key,
+                          __global uint* y) {
     long j0 = (long)get_global_id(0) * chunk;
     long j1 = j0 + chunk;
     if (j1 > nblocks) j1 = nblocks;
     for (long j = j0; j < j1; j++) {
-        const ulong b = first + (ulong)j;
-        uint c0 = (uint)b, c1 = (uint)(b >> 32), c2 = 0, c3 = 0;
-        uint key0 = k0, key1 = k1;
+        ulong c[4] = {first + (ulong)j, 0, 0, 0};
+        ulong k0 = key, k1 = 0;
         for (int r = 0; r < 10; r++) {
-            const ulong p0 = (ulong)0xD2511F53u * (ulong)c0;
-            const ulong p1 = (ulong)0xCD9E8D57u * (ulong)c2;
-            const uint n0 = (uint)(p1 >> 32) ^ c1 ^ key0;
-            const uint n2 = (uint)(p0 >> 32) ^ c3 ^ key1;
-            c1 = (uint)p1;
-            c3 = (uint)p0;
-            c0 = n0;
-            c2 = n2;
-            key0 += 0x9E3779B9u;
-            key1 += 0xBB67AE85u;
+            const ulong hi0 = mul_hi((ulong)0xD2E7470EE14C6C93UL, c[0]);
+            const ulong lo0 = (ulong)0xD2E7470EE14C6C93UL * c[0];
+            const ulong hi1 = mul_hi((ulong)0xCA5A826395121157UL, c[2]);
+            const ulong lo1 = (ulong)0xCA5A826395121157UL * c[2];
+            c[0] = hi1 ^ c[1] ^ k0;
+            c[1] = lo1;
+            c[2] = hi0 ^ c[3] ^ k1;
+            c[3] = lo0;
+            k0 += 0x9E3779B97F4A7C15UL;
+            k1 += 0xBB67AE8584CAA73BUL;
         }
-        const long w = j * 4 - skip;
-        if (w >= 0 && w + 3 < n) {
-            y[w] = c0; y[w + 1] = c1; y[w + 2] = c2; y[w + 3] = c3;
-        } else {
-            if (w >= 0 && w < n) y[w] = c0;
-            if (w + 1 >= 0 && w + 1 < n) y[w + 1] = c1;
-            if (w + 2 >= 0 && w + 2 < n) y[w + 2] = c2;
-            if (w + 3 >= 0 && w + 3 < n) y[w + 3] = c3;
+        const long w = j * 8 - skip;
+        for (int e = 0; e < 8; e++) {
+            if (w + e >= 0 && w + e < n) y[w + e] = (uint)(c[e / 2] >> (32 * (e % 2)));
         }
     }
 }

@@ -38,8 +38,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 #: The version of this contract. A backend declares the version it implements as
-#: ``contract_version``; the core refuses a backend whose version differs.
-CONTRACT_VERSION = 1
+#: ``contract_version``; the core refuses a backend whose version differs. Version 2: the
+#: random stream is Philox4x64-10 (it was Philox4x32-10).
+CONTRACT_VERSION = 2
 
 DeviceArray = Any
 """A backend's own array object; the core reads only ``.shape`` and ``.dtype``."""
@@ -137,8 +138,8 @@ REQUIRED_KERNELS: dict[str, str] = {
     "becomes an array of its own elements)",
     "assign": "assign(dst, src) in-place dst[...] = src (src array or scalar, broadcast)",
     # random numbers
-    "random_bits": "random_bits(n, seed, offset) -> uint32[n]: Philox4x32-10 stream words "
-    "offset..offset+n-1 (see flambeau.backends.philox)",
+    "random_bits": "random_bits(n, seed, offset) -> uint32[n]: Philox4x64-10 stream "
+    "elements offset..offset+n-1 (see flambeau.backends.philox)",
     # elementwise
     "unary": "unary(op, x, out=None): op from UNARY_OPS",
     "binary": "binary(op, a, b, out=None): op from BINARY_OPS; b may be a scalar",
@@ -187,6 +188,11 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "queued on x (for backends that queue work on streams of their own)",
     "from_peer": "from_peer(x) -> a copy on this device of x, an array of another device of "
     "the same backend (a GPU peer copy)",
+    # Random floats. Reference: flambeau._random._uniform_array.
+    "random_uniform": "random_uniform(out, seed, offset, low, high) in place: element j of "
+    "float32 out (any layout, C order) gets float32(e >> 8) * float32((high - low) * "
+    "2**-24), plus float32(low) when low != 0 (float32 roundings, no fused multiply-add), "
+    "e = stream element offset + j of seed",
     # Softmax and cross entropy take float32 or float64 arrays. References in
     # flambeau._ops.softmax and flambeau._ops.loss.
     "softmax": "softmax(x, axis) -> exp(x) / sum(exp(x), axis), x of ndim >= 1. "

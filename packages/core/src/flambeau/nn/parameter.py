@@ -110,8 +110,10 @@ class Parameter(Tensor):
         dev = lazy.device if lazy.device is not None else device
         dt = lazy.dtype or (dtype and _dtypes.as_dtype(dtype)) or _dtypes.DEFAULT_FLOAT
         dev, kernels = resolve_device(dev)
-        # Storage: the lazy parameter allocates its own, in place (the object is kept).
-        self._data = kernels.full(tuple(shape), 0, dt)
+        # Storage: the lazy parameter allocates its own, in place (the object is kept). A
+        # default initialiser writes every element: zeroing first would be a wasted pass.
+        self._data = (kernels.full(tuple(shape), 0, dt) if default_init is None
+                      else kernels.empty(tuple(shape), dt))
         self._device, self._k = dev, kernels
         self._lazy = None
         from ..autograd import no_grad

@@ -183,7 +183,7 @@ def test_getitem_of_a_single_element_is_a_writable_view(kernels):
 @pytest.mark.parametrize(
     ("n", "seed", "offset"),
     [(0, 0, 0), (1, 0, 0), (7, 42, 0), (9, 42, 3), (1000, 2**40 + 17, 12345),
-     (5, 2**64 - 1, 2**33)],
+     (5, 2**64 - 1, 2**33), (3, 8, 7), (70001, 3, 13)],
 )
 def test_random_bits_match_the_reference_bit_for_bit(kernels, n, seed, offset):
     got = kernels.to_numpy(kernels.random_bits(n, seed, offset))
@@ -196,6 +196,29 @@ def test_random_bits_streams_are_offset_addressable(kernels):
     whole = kernels.to_numpy(kernels.random_bits(20, 7, 0))
     part = kernels.to_numpy(kernels.random_bits(9, 7, 5))
     np.testing.assert_array_equal(part, whole[5:14])
+
+
+@pytest.mark.parametrize(("shape", "offset", "low", "high"), [
+    ((1000,), 0, 0.0, 1.0), ((37, 5), 13, -0.25, 0.5), ((3, 7001), 7, 1.0, 0.0)])
+def test_random_uniform_if_provided_matches_its_meaning_bit_for_bit(kernels, shape, offset,
+                                                                    low, high):
+    fill = getattr(kernels, "random_uniform", None)
+    if fill is None:
+        pytest.skip("the backend has no random_uniform (an optional kernel)")
+    n = math.prod(shape)
+    expected = (philox.random_bits(n, 11, offset) >> 8).astype(np.float32)
+    expected *= np.float32((high - low) * 2.0**-24)
+    if low:
+        expected += np.float32(low)
+    out = kernels.full(shape, 0, np.float32)
+    fill(out, 11, offset, low, high)
+    assert kernels.to_numpy(out).tobytes() == expected.tobytes()
+    # A view that is not contiguous is filled in its own C order; the rest stays.
+    base = kernels.full((shape[-1], 2 * n // shape[-1]), 0, np.float32)
+    view = kernels.permute(kernels.getitem(base, (slice(None), slice(0, None, 2))), (1, 0))
+    fill(view, 11, offset, low, high)
+    assert kernels.to_numpy(view).reshape(-1).tobytes() == expected.tobytes()
+    assert (kernels.to_numpy(base)[:, 1::2] == 0).all()
 
 
 # --- elementwise ------------------------------------------------------------------------

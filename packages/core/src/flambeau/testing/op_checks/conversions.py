@@ -84,6 +84,23 @@ def test_rand_is_bit_identical_on_every_device(device, supported_dtypes, dtype):
         assert (got >= 0).all() and (got < 1).all()
 
 
+def test_initialisers_are_bit_identical_on_every_device(device):
+    # uniform_ may run the optional random_uniform kernel on one device and the core's
+    # composition on the other: the same model either way. (Normals go through the
+    # device's log, sqrt, sin and cos, so they agree to rounding, as randn's do.)
+    draws = []
+    for where in (device, "cpu"):
+        flambeau.manual_seed(99)
+        weight = flambeau.zeros(33, 8, device=where)
+        flambeau.nn.init.kaiming_uniform_(weight[:, 1::2], a=5**0.5)
+        uniform = weight.numpy().tobytes()
+        normal = flambeau.nn.init.normal_(weight[:3], 0.5, 2.0).numpy()
+        draws.append((uniform, normal, flambeau.rand(2, device=where).numpy()))
+    assert draws[0][0] == draws[1][0], f"uniform_ on {device} differs from the cpu's"
+    assert_close(draws[0][1], draws[1][1], rtol=1e-5, atol=1e-6)
+    assert draws[0][2].tobytes() == draws[1][2].tobytes()  # both took as many elements
+
+
 def test_randn_has_mean_0_and_std_1(device):
     flambeau.manual_seed(7)
     z = flambeau.randn(20000, device=device)
