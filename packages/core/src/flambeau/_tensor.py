@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _device, _dtypes
 from .autograd import _engine
+from .autograd import backward as _autograd_backward
 from .errors import DeviceMismatchError, DTypeError, FlambeauError, ShapeError
 
 # The ~190 methods and operators that flambeau._methods binds onto Tensor at import are
@@ -279,9 +280,7 @@ class Tensor(TensorMethods):
 
         See :func:`flambeau.autograd.backward`.
         """
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph)
+        _autograd_backward(self, gradient, retain_graph, create_graph)
 
     # --- conversions --------------------------------------------------------------------
 
@@ -399,6 +398,9 @@ def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
     t._base = None
     t._strides = None
     return t
+
+
+_engine._wrap = _wrap
 
 
 def _check_assigned_grad(tensor: Tensor, grad: Any) -> None:

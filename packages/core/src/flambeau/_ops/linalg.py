@@ -3,6 +3,7 @@ linear; triangles and diagonals (tril, triu, diag)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -131,23 +132,46 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"first, e.g. x.to(flambeau.{weight.dtype})")
     tracked = STATE.enabled and (input.requires_grad or weight.requires_grad or
                                  (bias is not None and bias.requires_grad))
-    if weight.ndim != 2 or input.ndim == 0 or not tracked:
+    x, w, k = input._data, weight._data, input._k
+    # (N.., in) @ (out, in).T on one device: straight to the kernels, as every layer of
+    # every training step comes here; anything else meets the general rules and errors.
+    plain = (len(w.shape) == 2 and len(x.shape) >= 2 and x.shape[-1] == w.shape[1]
+             and input._device is weight._device and (bias is None or (
+                 bias._device is input._device and bias._data.shape == w.shape[:1]
+                 and bias._data.dtype == w.dtype)))
+    if plain:
+        data = k.matmul(x, k.permute(w, (1, 0)))
+        out = _wrap(data if bias is None else k.binary("add", data, bias._data, out=data),
+                    input._device, k)
+        if not tracked:
+            return out
+    elif weight.ndim != 2 or input.ndim == 0 or not tracked:
         out = matmul(input, transpose(weight, -2, -1) if weight.ndim == 2 else weight)
         return out if bias is None else add(out, bias)
+    else:
+        with no_grad():
+            out = matmul(input, transpose(weight, -2, -1))
+            out = out if bias is None else add(out, bias)
     # One node with the weight's gradient computed as g.T @ x: contiguous, where the
     # gradient reaching a transposed weight view would come back transposed (strided),
     # making every later copy of it (optimizer steps, DDP buckets) several times slower.
-    with no_grad():
-        out = matmul(input, transpose(weight, -2, -1))
-        out = out if bias is None else add(out, bias)
-    rows = (-1, input._data.shape[-1])
+    rows = (math.prod(x.shape[:-1]), x.shape[-1])  # (kernels take no -1)
 
     def backward(g: Tensor) -> tuple:
-        flat = reshape(g, (-1, g._data.shape[-1]))
-        return (matmul(g, weight) if input.requires_grad else None,
-                matmul(transpose(flat, 0, 1), reshape(input, rows))
-                if weight.requires_grad else None,
-                unbroadcast(g, bias._data.shape)
+        if STATE.enabled or not plain:  # create_graph: differentiable compositions
+            flat = reshape(g, (-1, g._data.shape[-1]))
+            return (matmul(g, weight) if input.requires_grad else None,
+                    matmul(transpose(flat, 0, 1), reshape(input, rows))
+                    if weight.requires_grad else None,
+                    unbroadcast(g, bias._data.shape)
+                    if bias is not None and bias.requires_grad else None)
+        gd = g._data
+        flat = k.reshape(gd, (rows[0], gd.shape[-1]))
+        return (_wrap(k.matmul(gd, weight._data), g._device, k)
+                if input.requires_grad else None,
+                _wrap(k.matmul(k.permute(flat, (1, 0)), k.reshape(input._data, rows)),
+                      g._device, k) if weight.requires_grad else None,
+                _wrap(k.reduce("sum", flat, (0,), False), g._device, k)
                 if bias is not None and bias.requires_grad else None)
 
     return record(out, "AddmmBackward0" if bias is not None else "MmBackward0",

@@ -40,7 +40,9 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _expand_back(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
-    return expand(reshape(g, _kept_shape(shape, axes)), shape)
+    kept = _kept_shape(shape, axes)
+    g = reshape(g, kept)
+    return g if kept == shape else expand(g, shape)
 
 
 def _reduce(op: str, x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ def _sizes(shape: Any) -> tuple[int, ...]:
     """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` shapes."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    return tuple(map(int, shape))
 
 
 def _infer(shape: tuple[int, ...], numel: int, old: tuple[int, ...]) -> tuple[int, ...]:
@@ -113,11 +114,11 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     new = _sizes(shape)
     if new == old:
         return _alias(input) if STATE.enabled and input.requires_grad else input
-    numel = 1
-    for s in old:
-        numel *= s
-    new = _infer(new, numel, old)
-    if shares_elements(input):  # as PyTorch's reshape: a copy, whose elements are its own
+    numel = math.prod(old)
+    if -1 in new or math.prod(new) != numel or min(new, default=0) < 0:
+        new = _infer(new, numel, old)  # (fills in -1; raises on a bad shape)
+    # As PyTorch's reshape: a copy, whose elements are its own.
+    if input._strides is not None and shares_elements(input):
         input = clone(input)
     out = _wrap(input._k.reshape(input._data, new), input._device, input._k)
     if input._strides is not None:  # a view keeps a layout; a copy (None) is C-ordered

@@ -3,10 +3,12 @@ and ``queue_callback`` (run a function once the current backward is done)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import DeviceMismatchError
+from . import _engine
 from ._engine import AccumulateGrad, AutogradError, Node, queue_callback, run_backward
 from ._gradcheck import gradcheck
 from ._mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -17,8 +19,6 @@ def _as_list(x: Any) -> list:
 
 
 def _initial_grads(outputs: list, grads: list | None, op: str) -> tuple[list, bool]:
-    from .._ops._common import full_like_device
-
     if grads is None:
         grads = [None] * len(outputs)
     if len(grads) != len(outputs):
@@ -31,13 +31,13 @@ def _initial_grads(outputs: list, grads: list | None, op: str) -> tuple[list, bo
                 "grad_fn; did you set requires_grad=True on the inputs?"
             )
         if grad is None:
-            if out.numel() != 1:
+            if math.prod(out._data.shape) != 1:
                 raise AutogradError(
                     f"{op}: grad can be implicitly created only for scalar outputs, got an "
                     f"output of shape {list(out.shape)}; pass a gradient of that shape, e.g. "
                     "y.backward(flambeau.ones_like(y)), or reduce it first with y.sum()"
                 )
-            grad = full_like_device(1, out._data.shape, out.dtype, out)
+            grad = _engine.implicit_grad(out)
         else:
             grad = _checked_gradient(op, out, grad)
             owned = False

@@ -27,6 +27,16 @@ if TYPE_CHECKING:
     from .._tensor import Tensor
 
 
+# The tensor module (which imports this one) hands over its constructor when it loads: an
+# import inside a function costs about 1.5 us per call, a tenth of a tiny backward.
+_wrap: Callable[..., Tensor] = None  # type: ignore[assignment]
+
+
+def implicit_grad(out: Tensor) -> Tensor:
+    """The gradient a backward from a one-element ``out`` starts with: a one."""
+    return _wrap(out._k.full(out._data.shape, 1, out._data.dtype), out._device, out._k)
+
+
 class Hooks:
     """What a tensor registered on its node (or its leaf's accumulator): gradient hooks
     (``Tensor.register_hook``, in order), the ``retain_grad`` target, and a leaf's
@@ -146,16 +156,20 @@ def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
     edges = []
     for t in inputs:
         if getattr(t, "requires_grad", False):
-            edges.append(t.grad_fn if t.grad_fn is not None else edge_of(t))
+            fn = t.grad_fn
+            edges.append(fn if fn is not None else (t._acc or edge_of(t)))
         else:
             edges.append(None)
-    outputs = [t for t in saved if t.__class__ is SavedOutput] if saved else ()
-    if outputs:
-        saved = [t.alias if t.__class__ is SavedOutput else t for t in saved]
-    node = out.grad_fn = Node(name, backward_fn, tuple(edges),
-                              tuple([(t, t._version[0]) for t in saved]) if saved else ())
-    for kept in outputs:
-        kept.node = weakref.ref(node)
+    pairs, outputs = [], None  # (one pass over saved: every op records)
+    for t in saved:
+        if t.__class__ is SavedOutput:
+            outputs = [t] if outputs is None else [*outputs, t]
+            t = t.alias
+        pairs.append((t, t._version[0]))
+    node = out.grad_fn = Node(name, backward_fn, tuple(edges), tuple(pairs))
+    if outputs is not None:
+        for kept in outputs:
+            kept.node = weakref.ref(node)
     out.requires_grad = True
     return out
 
@@ -241,18 +255,24 @@ def run_backward(
                     "tensors were freed after the first backward); pass retain_graph=True to "
                     "the first backward() if you need to call it again"
                 )
-            if node.saved:
-                node.check_saved()
+            for tensor, version in node.saved:
+                if tensor._version[0] != version:
+                    node.check_saved()  # (raises)
             input_grads = backward_fn(grad)
             if not retain_graph:
                 node.backward_fn = None
                 node.saved = ()
+            # A gradient handed to two edges (or passed through) is owned by neither.
+            count = len(input_grads)
+            repeats = count > 1 and (input_grads[0] is input_grads[1] if count == 2 else
+                                     len({id(g) for g in input_grads}) < count)
             for edge, g in zip(node.next_edges, input_grads):
                 if edge is None:
                     continue
                 if g is not None:
-                    shared = g is grad or sum(1 for other in input_grads if other is g) > 1
-                    _add_pending(pending, edge, g, not shared)
+                    owned = g is not grad and not (
+                        repeats and sum(1 for other in input_grads if other is g) > 1)
+                    _add_pending(pending, edge, g, owned)
                 remaining = counts[edge] - 1
                 counts[edge] = remaining
                 if remaining == 0:
