@@ -7,7 +7,10 @@
 #      there; else the sources in place on PYTHONPATH, with their entry points registered
 #      by generated .dist-info folders);
 #   2. in parallel: the conformance kit on cuda:0 (one process per check module), the CUDA
-#      tests (tests/test_cuda*.py), the D2L chapter tests with FLAMBEAU_DEVICE=cuda:0;
+#      tests (tests/test_cuda*.py), the D2L chapter tests with FLAMBEAU_DEVICE=cuda:0, and
+#      flambeau.distributed at world size 1 on cuda:0 (bench/nccl_single_gpu.py): the NCCL
+#      engine driven directly (no MPI needed), then, where mpi4py is installed, the process
+#      group with backend "cuda:nccl" and with "cuda:mpi" (the MPI host engine);
 #   3. the benchmark table flambeau-cuda vs torch CUDA (bench/bench_cuda.py), printed last.
 #
 # Every step has a timeout; the whole run stays under 8 minutes. Exit status: 0 when every
@@ -147,12 +150,18 @@ if "$PY" -c "import pytest" 2>/dev/null; then
     run_bg "d2l-on-$DEVICE" "$TEST_LIMIT" env FLAMBEAU_DEVICE="$DEVICE" "$PY" -m pytest \
         tests/test_d2l_builders_guide.py -q -p no:cacheprovider
     STEPS+=("d2l-on-$DEVICE")
+    run_bg "distributed-on-$DEVICE" "$TEST_LIMIT" "$PY" bench/nccl_single_gpu.py \
+        --device "$DEVICE"
+    STEPS+=("distributed-on-$DEVICE")
     wait
     for step in "${STEPS[@]}"; do
         rc=$(cat "$WORK/$step.rc" 2>/dev/null || echo "?")
         if [ "$rc" = 0 ]; then
             section "$step: passed"
-            tail -n 4 "$WORK/$step.log"
+            case $step in  # its PASS/SKIP lines are the report
+                distributed-*) cat "$WORK/$step.log" ;;
+                *) tail -n 4 "$WORK/$step.log" ;;
+            esac
         else
             if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
                 rc="$rc (timed out after ${TEST_LIMIT}s)"

@@ -23,6 +23,7 @@ import atexit
 import ctypes
 import hashlib
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -65,6 +66,11 @@ template <typename T, typename Op> T block_reduce(T value, Op, T) { return value
 inline unsigned int __umulhi(unsigned int a, unsigned int b) {
     return (unsigned int)(((unsigned long long)a * b) >> 32);
 }
+inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
+    return (unsigned long long)(((unsigned __int128)a * b) >> 64);
+}
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
 """
 
 _BUILD = Path(tempfile.mkdtemp(prefix="cudaemu-"))
@@ -129,6 +135,163 @@ class _Null:
 
     def synchronize(self):
         pass
+
+
+#: What the emulated streams and NCCL did, in order: ("record", stream, event), ("wait",
+#: stream, event), ("nccl", method, stream, count, dtype, op or root); tests read it.
+LOG: list[tuple] = []
+
+
+class FakeEvent:
+    """cupy.cuda.Event: numbered; the host emulation runs everything at once, so it is
+    always complete."""
+
+    count = 0
+
+    def __init__(self, *args, **kwargs):
+        FakeEvent.count += 1
+        self.id = FakeEvent.count
+
+    def record(self, stream=None):
+        LOG.append(("record", stream.ptr if stream is not None else 0, self.id))
+
+    def query(self):
+        return True
+
+    def synchronize(self):
+        pass
+
+
+class FakeStream(_Null):
+    """cupy.cuda.Stream with a pointer of its own, whose event calls go to :data:`LOG`."""
+
+    count = 0
+
+    def __init__(self, *args, **kwargs):
+        FakeStream.count += 1
+        self.ptr = 0x1000 + FakeStream.count  # never 0: NCCL must not get the null stream
+
+    def record(self, event=None):
+        event = event if event is not None else FakeEvent()
+        event.record(self)
+        return event
+
+    def wait_event(self, event):
+        LOG.append(("wait", self.ptr, event.id))
+
+
+# NCCL's constants as cupy_backends.cuda.libs.nccl has them (NCCL's own enum values).
+_NCCL_OPS = {"NCCL_SUM": 0, "NCCL_PROD": 1, "NCCL_MAX": 2, "NCCL_MIN": 3, "NCCL_AVG": 4}
+_NCCL_TYPES = {"NCCL_INT8": 0, "NCCL_CHAR": 0, "NCCL_UINT8": 1, "NCCL_INT32": 2, "NCCL_INT": 2,
+               "NCCL_UINT32": 3, "NCCL_INT64": 4, "NCCL_UINT64": 5, "NCCL_FLOAT16": 6,
+               "NCCL_HALF": 6, "NCCL_FLOAT32": 7, "NCCL_FLOAT": 7, "NCCL_FLOAT64": 8,
+               "NCCL_DOUBLE": 8, "NCCL_BFLOAT16": 9}
+_NCCL_NUMPY = {0: np.int8, 1: np.uint8, 2: np.int32, 3: np.uint32, 4: np.int64, 5: np.uint64,
+               6: np.float16, 7: np.float32, 8: np.float64}
+try:
+    import ml_dtypes
+
+    _NCCL_NUMPY[9] = ml_dtypes.bfloat16
+except ImportError:
+    pass
+
+
+def _memory(ptr, count, datatype):
+    """The ``count`` elements of NCCL type ``datatype`` at address ``ptr`` (host memory
+    in the emulation), as a writable numpy array."""
+    assert isinstance(ptr, int) and ptr > 0, f"bad buffer pointer {ptr!r}"
+    assert isinstance(count, (int, np.integer)) and count > 0, f"bad count {count!r}"
+    dtype = np.dtype(_NCCL_NUMPY[datatype])
+    raw = (ctypes.c_char * (int(count) * dtype.itemsize)).from_address(ptr)
+    return np.frombuffer(raw, dtype)
+
+
+def _raw(a):
+    """The bytes of ``a``, for MPI (which takes no bfloat16)."""
+    return a.view(np.uint8)
+
+
+def _reduce(stacked, op):
+    """NCCL's reduction of the rows of ``stacked`` (one per rank), in rank order."""
+    if op == _NCCL_OPS["NCCL_SUM"] or op == _NCCL_OPS["NCCL_AVG"]:
+        total = np.add.reduce(stacked, axis=0, dtype=stacked.dtype)
+        if op == _NCCL_OPS["NCCL_SUM"]:
+            return total
+        if total.dtype.kind == "f":
+            return (total / len(stacked)).astype(total.dtype)
+        return (np.abs(total) // len(stacked) * np.sign(total)).astype(total.dtype)
+    ufunc = {1: np.multiply, 2: np.maximum, 3: np.minimum}[op]
+    return ufunc.reduce(stacked, axis=0, dtype=stacked.dtype)
+
+
+class FakeNcclCommunicator:
+    """cupy.cuda.nccl.NcclCommunicator(ndev, commId, rank) on MPI: the same calls, with
+    raw pointers, counts, NCCL dtypes, ops and a stream, performed at once on the
+    emulated (host) arrays. Checks that every rank got the same id and its own rank."""
+
+    def __init__(self, ndev, commId, rank):
+        from mpi4py import MPI
+
+        assert isinstance(commId, tuple) and len(commId) == 128, "NCCL ids are 128 chars"
+        assert all(isinstance(c, int) and -128 <= c < 128 for c in commId), "not C chars"
+        seen = MPI.COMM_WORLD.allgather((commId, ndev, rank))
+        assert all(s[0] == commId and s[1] == ndev for s in seen), "ranks got different ids"
+        assert sorted(s[2] for s in seen) == list(range(ndev)), f"ranks {seen}"
+        self.comm = MPI.COMM_WORLD.Split(0, rank)
+        self.ndev, self.rank = ndev, rank
+
+    def _check(self, name, stream, count, datatype, extra):
+        assert isinstance(stream, int) and stream > 0x1000, f"{name}: stream {stream!r}"
+        LOG.append(("nccl", name, stream, count, datatype, extra))
+
+    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
+        self._check("allReduce", stream, count, datatype, op)
+        send = _memory(sendbuf, count, datatype)
+        stacked = np.empty((self.ndev, count), send.dtype)
+        self.comm.Allgather(_raw(send), _raw(stacked))
+        _memory(recvbuf, count, datatype)[...] = _reduce(stacked, op)
+
+    def reduceScatter(self, sendbuf, recvbuf, recvcount, datatype, op, stream):
+        self._check("reduceScatter", stream, recvcount, datatype, op)
+        send = _memory(sendbuf, recvcount * self.ndev, datatype)
+        stacked = np.empty((self.ndev, self.ndev * recvcount), send.dtype)
+        self.comm.Allgather(_raw(send), _raw(stacked))
+        mine = stacked[:, self.rank * recvcount:(self.rank + 1) * recvcount]
+        _memory(recvbuf, recvcount, datatype)[...] = _reduce(mine, op)
+
+    def allGather(self, sendbuf, recvbuf, count, datatype, stream):
+        self._check("allGather", stream, count, datatype, None)
+        send = np.array(_memory(sendbuf, count, datatype))
+        self.comm.Allgather(_raw(send), _raw(_memory(recvbuf, count * self.ndev, datatype)))
+
+    def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
+        self._check("broadcast", stream, count, datatype, root)
+        data = np.array(_memory(sendbuff, count, datatype))
+        self.comm.Bcast(_raw(data), root)
+        _memory(recvbuff, count, datatype)[...] = data
+
+    def bcast(self, buff, count, datatype, root, stream):
+        self._check("bcast", stream, count, datatype, root)
+        self.comm.Bcast(_raw(_memory(buff, count, datatype)), root)
+
+    def destroy(self):
+        if self.comm is not None:
+            self.comm.Free()
+            self.comm = None
+
+
+def fake_nccl() -> types.ModuleType:
+    """A stand-in for ``cupy.cuda.nccl``: its constants, ``get_unique_id``,
+    ``get_version`` (``CUDAEMU_NCCL_VERSION``, default 2.21.5) and the communicator."""
+    nccl = types.ModuleType("cupy.cuda.nccl")
+    nccl.available = True
+    nccl.__dict__.update(_NCCL_OPS)
+    nccl.__dict__.update(_NCCL_TYPES)
+    nccl.NcclError = type("NcclError", (RuntimeError,), {})
+    nccl.NcclCommunicator = FakeNcclCommunicator
+    nccl.get_unique_id = lambda: tuple(b - 256 if b > 127 else b for b in os.urandom(128))
+    nccl.get_version = lambda: int(os.environ.get("CUDAEMU_NCCL_VERSION", "22105"))
+    return nccl
 
 
 # ctypes of the kernels' scalar parameter types, and the numpy dtype cupy must be given.
@@ -258,9 +421,10 @@ def install() -> types.ModuleType:
 
     runtime = types.SimpleNamespace(CUDARuntimeError=RuntimeError,
                                     deviceCanAccessPeer=lambda a, b: 0)
-    cp.cuda = types.SimpleNamespace(Device=_Null, Stream=_Null, runtime=runtime,
-                                    memory=types.SimpleNamespace(
-                                        OutOfMemoryError=OutOfMemoryError))
+    cp.cuda = types.ModuleType("cupy.cuda")
+    cp.cuda.__dict__.update(Device=_Null, Stream=FakeStream, Event=FakeEvent, runtime=runtime,
+                            memory=types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError),
+                            nccl=fake_nccl())
     core = types.ModuleType("cupy._core")
     linalg = types.ModuleType("cupy._core._routines_linalg")
     linalg.set_compute_type = lambda dtype, kind: None
@@ -279,7 +443,8 @@ def install() -> types.ModuleType:
     special.erf = _wrap(erf)
     scipy.special = special
     cupyx.scipy = scipy
-    sys.modules.update({"cupy": cp, "cupy._core": core, "cupy._core._routines_linalg": linalg,
+    sys.modules.update({"cupy": cp, "cupy.cuda": cp.cuda, "cupy.cuda.nccl": cp.cuda.nccl,
+                        "cupy._core": core, "cupy._core._routines_linalg": linalg,
                         "cupyx": cupyx, "cupyx.scipy": scipy, "cupyx.scipy.special": special})
     return cp
 
@@ -313,5 +478,17 @@ class EmulatedBackend:
     def kernels(self, index):
         return self._kernels
 
+    def collectives(self, index, group):
+        """flambeau-cuda's NCCL engine on the emulated NCCL where ``CUDAEMU_NCCL=1``;
+        else none (the host engine: the path of a GPU without NCCL)."""
+        if os.environ.get("CUDAEMU_NCCL") != "1":
+            return None
+        from flambeau_cuda.collectives import make_engine
+
+        return make_engine(self._kernels, group)
+
 
 backends.register(EmulatedBackend())
+if os.environ.get("CUDAEMU_NCCL") == "1":  # tests check that the NCCL engine did the work
+    atexit.register(lambda: print(f"emulated NCCL calls: {sum(e[0] == 'nccl' for e in LOG)}",
+                                  flush=True))

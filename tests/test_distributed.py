@@ -32,8 +32,9 @@ from flambeau.utils.data.distributed import DistributedSampler
 SCRIPT = ROOT / "tests" / "distributed_script.py"
 
 
-def kit(device: str, ranks: int, *pytest_args: str, **env: str) -> None:
-    """The conformance kit's collective checks on ``ranks`` processes: all must pass."""
+def kit(device: str, ranks: int, *pytest_args: str, **env: str) -> str:
+    """The conformance kit's collective checks on ``ranks`` processes: all must pass
+    (returns the output)."""
     result = run([sys.executable, "-m", "flambeau.testing", device, "--ranks", str(ranks),
                   "-q", *pytest_args], timeout=180,
                  MPIEXEC_TIMEOUT="170", **env)
@@ -41,6 +42,7 @@ def kit(device: str, ranks: int, *pytest_args: str, **env: str) -> None:
     # Each rank's pytest ends with "N passed ... in S s" (lines may interleave).
     assert len(re.findall(r"\d+ passed", result.stdout)) == ranks, result.stdout[-5000:]
     assert not re.search(r"\d+ (failed|errors?)\b", result.stdout), result.stdout[-5000:]
+    return result.stdout
 
 
 # --- collectives on several ranks -----------------------------------------------------

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from flambeau.backends import CONTRACT_VERSION, DTYPES, DeviceInfo
-from flambeau.errors import OutOfMemoryError
+from flambeau.errors import EngineUnavailableError, OutOfMemoryError
 
 from . import _config
 
@@ -158,6 +158,22 @@ class CudaBackend:
 
         with cupy.cuda.Device(index):
             return int(cupy.get_default_memory_pool().used_bytes())
+
+    def collectives(self, index: int, group: Any) -> Any:
+        """The NCCL engine of ``cuda:index`` for ``flambeau.distributed`` (the contract's
+        optional member; see :mod:`flambeau_cuda.collectives`).
+
+        Raises:
+            EngineUnavailableError: without a GPU or without NCCL, naming the cause and
+                the fix (``init_process_group()`` then uses MPI for cuda tensors).
+        """
+        if not 0 <= index < self.device_count():
+            raise EngineUnavailableError(
+                f"NCCL needs a GPU, and cuda:{index} is not there: "
+                f"{self._reason or f'{self._count} GPU(s)'}")
+        from .collectives import make_engine
+
+        return make_engine(self.kernels(index), group)
 
     def dlpack_index(self, device_type: int, device_id: int) -> int | None:
         """The index of ``cuda:i`` for DLPack device ``(kDLCUDA, i)``, else ``None``."""

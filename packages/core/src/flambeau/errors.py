@@ -117,6 +117,12 @@ class DistributedError(FlambeauError, RuntimeError):
     engine that failed; the message says which and what to do."""
 
 
+class EngineUnavailableError(DistributedError):
+    """A device backend's own collective engine cannot run here (its library is missing,
+    say). With ``init_process_group(backend=None)`` the host engine (MPI) serves the device
+    instead; where the engine was named (``"cuda:nccl"``), the message reaches the user."""
+
+
 class DataLoaderError(FlambeauError, RuntimeError):
     """A ``DataLoader`` worker process died (the message names the worker and the signal),
     timed out, or could not send its batch back. Errors raised by the dataset itself keep
@@ -132,6 +138,7 @@ __all__ = [
     "DeviceMismatchError",
     "DeviceUnavailableError",
     "DistributedError",
+    "EngineUnavailableError",
     "FlambeauError",
     "FlambeauIndexError",
     "InvalidDeviceError",

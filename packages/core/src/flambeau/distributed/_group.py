@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import _config, backends
 from .._device import Device
-from ..errors import DistributedError
+from ..errors import DistributedError, EngineUnavailableError
 from . import _mpi
 from ._host_engine import HostEngine
 from ._work import seconds
@@ -74,7 +74,12 @@ class ProcessGroup:
         if name in HOST_ENGINE_NAMES:
             return self.host
         make = getattr(backends.get(dev.type), "collectives", None)
-        engine = make(dev.index or 0, self) if make is not None else None
+        try:
+            engine = make(dev.index or 0, self) if make is not None else None
+        except EngineUnavailableError:
+            if name is not None:  # the user named this engine: say why it cannot run
+                raise
+            engine = None  # backend=None: the host engine serves this device instead
         if engine is None and name is None:
             return self.host
         if name is not None and (engine is None or engine.name != name):
@@ -130,6 +135,12 @@ def _check_spec(spec: dict[str | None, str], backend: str) -> None:
             raise DistributedError(
                 f"backend {backend!r}: engine {name!r} is not available, as {where} offers no "
                 "collective engine of its own; 'mpi' serves every device (the default)")
+        if not any(backends.get(t).device_count() for t in owners):  # a GPU-less "cuda:nccl"
+            why = "; ".join(f"{t}: {getattr(backends.get(t), 'unavailable_reason', str)()}"
+                            for t in owners)
+            raise DistributedError(
+                f"backend {backend!r}: engine {name!r} needs a device of {owners}, but there "
+                f"is none here ({why}); use 'mpi' (every device) on this machine")
 
 
 def init_process_group(backend: str | None = None, init_method: str | None = None,
