@@ -21,14 +21,33 @@ from flambeau.nn.parallel import DistributedDataParallel as DDP
 SCRIPT = ROOT / "tests" / "ddp_script.py"
 
 
-@needs_mpi
-def test_ddp_on_2_ranks():
-    """Gradients equal one process on the concatenated batch, parameters bitwise equal
-    after SGD steps (one bucket and many), no_sync, buffers, unused parameters."""
+def _script_on_2_ranks(device: str, *args: str) -> None:
+    """tests/ddp_script.py on 2 ranks, every tensor on ``device`` (its default device)."""
+    if device != "cpu" and flambeau.device_count(device) < 1:
+        pytest.skip(f"no {device} device here")
+    name = device if device == "cpu" else f"{device}:0"
     result = run([launch.find_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py",
-                  str(SCRIPT)], timeout=120, OMP_NUM_THREADS="1")
+                  str(SCRIPT), *args], timeout=120, OMP_NUM_THREADS="1", FLAMBEAU_DEVICE=name)
     assert result.returncode == 0, result.stdout[-5000:]
-    assert result.stdout.count("ddp checks passed") == 2, result.stdout[-5000:]
+    assert result.stdout.count(f"ddp checks passed on {name}") == 2, result.stdout[-5000:]
+
+
+@needs_mpi
+@pytest.mark.parametrize("kind", ["cpu", "opencl"])
+def test_ddp_on_2_ranks(kind):
+    """Gradients equal one process on the concatenated batch, parameters bitwise equal
+    after SGD steps (one bucket and many), no_sync, buffers, unused parameters; large
+    gradients reduced in place (unstaged), strided ones too."""
+    _script_on_2_ranks(kind)
+
+
+@needs_mpi
+@pytest.mark.parametrize("kind", ["cpu", "opencl"])
+def test_gradient_as_bucket_view_on_2_ranks(kind):
+    """Gradients are views of the buckets (writes go both ways) and equal the default
+    path's bitwise, through zero_grad (to None and in place), no_sync, unused
+    parameters, and gradients present at construction."""
+    _script_on_2_ranks(kind, "bucket_view")
 
 
 @needs_mpi

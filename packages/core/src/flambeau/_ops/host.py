@@ -15,7 +15,8 @@ import numpy as np
 from .._tensor import Tensor, shares_elements
 from ..errors import MemoryOverlapError
 
-__all__ = ["device_array", "from_host_into", "host_buffer", "host_values", "mark_written"]
+__all__ = ["device_array", "from_host_into", "host_buffer", "host_values", "mark_written",
+           "scale_into"]
 
 
 def _shared_view(t: Tensor) -> np.ndarray | None:
@@ -81,3 +82,10 @@ def _check_writable(t: Tensor) -> None:
         raise MemoryOverlapError(
             f"cannot write a collective's result into a tensor of shape {list(t.shape)} "
             "whose elements share memory (an expand() result); pass a clone() instead")
+
+
+def scale_into(dst: Tensor, src: Tensor, factor: float) -> None:
+    """``dst = src * factor`` in one pass (``src`` of ``dst``'s shape, dtype and device):
+    DDP's staging copy with the average's division folded in."""
+    dst._k.binary("mul", src._data, float(factor), out=dst._data)
+    dst._version[0] += 1
