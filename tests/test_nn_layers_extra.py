@@ -176,6 +176,14 @@ def test_adaptive_max_pool2d_matches_torch(dev, size):
     check(dev, lambda lib, x: lib.adaptive_max_pool2d(x, size), rand(3, 7, 5))
 
 
+@pytest.mark.parametrize("size", [1, 2, (3, 2)])
+def test_adaptive_max_pool2d_breaks_ties_like_torch(dev, size):
+    """Of equal maxima (zeros after a ReLU, rounded bfloat16) the first in row-major
+    order wins, which routes the gradient and names the index."""
+    x = np.array([[[0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 0, 0]]], np.float32)
+    check(dev, lambda lib, x: lib.adaptive_max_pool2d(x, size, return_indices=True), x)
+
+
 def test_pooling_layers_match_torch(dev):
     layers = [lambda m: m.MaxPool1d(3, stride=2), lambda m: m.MaxPool1d(2, return_indices=True),
               lambda m: m.AvgPool1d(3, stride=2, padding=1),

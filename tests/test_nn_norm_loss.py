@@ -316,6 +316,13 @@ def test_regression_losses(dev, name, reduction):
               dev=dev)
 
 
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"])
+def test_regression_loss_size_warning_names_the_callers_line(name):
+    with pytest.warns(UserWarning, match=f"^{name}: using a target size") as caught:
+        getattr(F, name)(flambeau.ones(2, 3), flambeau.ones(3))
+    assert [w.filename for w in caught] == [__file__]
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", [(5, 4), (3, 4, 2, 3), (4,)])
 @pytest.mark.parametrize("options", [

@@ -91,6 +91,11 @@ def _dtype_method(dtype: Any, name: str) -> Any:
     return method
 
 
+def bfloat16(self: Tensor) -> Tensor:
+    """This tensor as bfloat16 (``ml_dtypes`` is imported on first use)."""
+    return cast(self, _dtypes.load_bfloat16())
+
+
 def type_(self: Tensor, dtype: Any = None) -> Any:
     """Without arguments, the type name (``'flambeau.FloatTensor'``); else ``to(dtype)``."""
     if dtype is None:
@@ -182,7 +187,7 @@ METHODS: dict[str, Any] = {
     "to": to, "cpu": cpu, "cuda": cuda, "type": type_,
     "float": _dtype_method(_dtypes.float32, "float"),
     "double": _dtype_method(_dtypes.float64, "double"),
-    "half": _dtype_method(_dtypes.float16, "half"),
+    "half": _dtype_method(_dtypes.float16, "half"), "bfloat16": bfloat16,
     "int": _dtype_method(_dtypes.int32, "int"),
     "long": _dtype_method(_dtypes.int64, "long"),
     "short": _dtype_method(_dtypes.int16, "short"),

@@ -21,9 +21,10 @@ from ..autograd._mode import STATE
 from ..backends import normalize_axes
 from ..errors import DeviceMismatchError, DTypeError
 
-__all__ = ["SCALAR_TYPES", "arange_like", "cast", "full_like_device", "has_values",
-           "int_range", "needs_grad", "numpy_names", "reduction_axes", "require_float",
-           "same_device", "scalar_for", "to_tensor", "unbroadcast"]
+__all__ = ["SCALAR_TYPES", "arange_like", "bfloat16_in_float32", "cast", "full_like_device",
+           "has_values", "in_float32", "int_range", "needs_grad", "numpy_names",
+           "reduction_axes", "require_float", "same_device", "scalar_for", "to_tensor",
+           "unbroadcast"]
 
 SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
 """Python and numpy scalars that operations take in place of a tensor operand."""
@@ -73,6 +74,40 @@ def cast(t: Tensor, dtype: np.dtype) -> Tensor:
     if _dtypes.is_floating(dtype) and needs_grad(t):
         record(out, "ToCopyBackward0", (t,), lambda g: (cast(g, source),))
     return out
+
+
+def in_float32(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` on float32 copies of its bfloat16 tensor arguments, with its
+    float32 tensor results (a tuple's too) rounded to bfloat16: how PyTorch's CPU kernels
+    compute bfloat16. The casts are recorded, so backward runs in float32 and rounds too."""
+    bf16 = _dtypes.load_bfloat16()
+
+    def up(a: Any) -> Any:
+        return cast(a, _dtypes.float32) if isinstance(a, Tensor) and a.dtype == bf16 else a
+
+    def down(a: Any) -> Any:
+        return cast(a, bf16) if isinstance(a, Tensor) and a.dtype == _dtypes.float32 else a
+
+    out = fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
+    return tuple(map(down, out)) if isinstance(out, tuple) else down(out)
+
+
+def bfloat16_in_float32(fn: Any) -> Any:
+    """Decorator: :func:`in_float32` when every floating tensor argument is bfloat16 (a
+    call that mixes dtypes is the operation's own to refuse or promote)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = (*args, *kwargs.values()) if kwargs else args
+        for a in values:  # a cheap first look: bfloat16 is numpy's kind "V"
+            if isinstance(a, Tensor) and a.dtype.kind == "V":
+                if all(_dtypes.is_bfloat16(t.dtype) for t in values
+                       if isinstance(t, Tensor) and _dtypes.is_floating(t.dtype)):
+                    return in_float32(fn, *args, **kwargs)
+                break
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def scalar_for(value: Any, dtype: np.dtype) -> bool | int | float:

@@ -8,6 +8,7 @@ from .. import _random
 from .._tensor import Tensor
 from ..errors import ShapeError
 from . import elementwise as ew
+from . import inplace as inplace_ops
 from ._common import full_like_device
 
 
@@ -22,8 +23,10 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     return ew.where(ew.gt(input, 0), input, ew.mul(input, negative_slope))
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero elements with probability ``p`` and scale the rest by ``1/(1-p)`` (training).
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Zero elements with probability ``p`` and scale the rest by ``1/(1-p)`` (training);
+    ``inplace`` writes the result into ``input`` and returns it, as PyTorch does.
 
     >>> import flambeau
     >>> from flambeau.nn import functional as F
@@ -34,10 +37,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
-    if p == 1:
-        return ew.mul(input, 0.0)
-    keep = _random.bernoulli(input.detach(), 1 - p)
-    return ew.mul(input, ew.mul(keep, 1.0 / (1 - p)))
+    scale = 0.0 if p == 1 else ew.mul(_random.bernoulli(input.detach(), 1 - p), 1.0 / (1 - p))
+    return inplace_ops.mul_(input, scale) if inplace else ew.mul(input, scale)
 
 
 def _feature_dropout(op: str, input: Tensor, p: float, training: bool,

@@ -30,7 +30,7 @@ from ..autograd._engine import record
 from ..backends import window_count, window_shape
 from ..errors import DTypeError, ShapeError
 from . import elementwise as ew
-from ._common import needs_grad, same_device
+from ._common import bfloat16_in_float32, needs_grad, same_device
 from ._dispatch import fused_kernel
 from .linalg import matmul
 from .reduction import sum as _sum
@@ -120,6 +120,7 @@ def _same_padding(op: str, x: Tensor, kernel: Sequence[int], stride: Sequence[in
 # --- convolution ------------------------------------------------------------------------
 
 
+@bfloat16_in_float32
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """1-d convolution (cross-correlation) of ``input`` (N, C, L) or (C, L) with
@@ -133,6 +134,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return _conv_nd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@bfloat16_in_float32
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-d convolution (cross-correlation) of ``input`` (N, C, H, W) or (C, H, W) with
@@ -202,6 +204,7 @@ def _conv_nd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | Non
     return squeeze_axes(out, (0,)) if unbatched else out
 
 
+@bfloat16_in_float32
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
                      stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
                      groups: int = 1, dilation: Any = 1) -> Tensor:

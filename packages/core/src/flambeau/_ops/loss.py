@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._dtypes import is_bfloat16, is_floating
 from .._tensor import Tensor, _wrap
 from ..autograd import no_grad
 from ..autograd._engine import record
@@ -20,13 +21,29 @@ from ..autograd._mode import STATE
 from ..errors import DTypeError, FlambeauIndexError, ShapeError
 from . import elementwise as ew
 from . import reduction as red
-from ._common import arange_like, cast, has_values, int_range, needs_grad, same_device
+from ._common import (
+    arange_like,
+    bfloat16_in_float32,
+    cast,
+    has_values,
+    int_range,
+    needs_grad,
+    same_device,
+)
 from ._dispatch import FLOAT_KERNEL_DTYPES, FusedKernel, fused_kernel
 from .indexing import gather, take
 from .shape import movedim, reshape, squeeze_axes, unsqueeze
 from .softmax import log_softmax, softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def _bfloat16_mismatch(op: str, input: Tensor, other: Any, what: str) -> None:
+    """PyTorch refuses a bfloat16 operand beside another float dtype here."""
+    if (isinstance(other, Tensor) and other.dtype != input.dtype
+            and (is_bfloat16(other.dtype) or is_bfloat16(input.dtype))):
+        raise DTypeError(f"{op}: expected {what} of the input's dtype {input.dtype}, got "
+                         f"{other.dtype}; convert one of them first")
 
 
 def _check_reduction(reduction: str) -> None:
@@ -50,13 +67,14 @@ def _pointwise_target(op: str, input: Tensor, target: Any, reduction: str) -> Te
     if tuple(target.shape) != tuple(input.shape):
         warnings.warn(f"{op}: using a target size ({list(target.shape)}) that is different "
                       f"from the input size ({list(input.shape)}); they will be broadcast, "
-                      "which is likely not what you want", UserWarning, stacklevel=3)
+                      "which is likely not what you want", UserWarning, stacklevel=4)
     return target
 
 
 # --- regression -------------------------------------------------------------------------
 
 
+@bfloat16_in_float32
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Squared error ``(input - target) ** 2``.
 
@@ -69,6 +87,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce(ew.mul(diff, diff), reduction)
 
 
+@bfloat16_in_float32
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Absolute error ``|input - target|`` (gradient 0 where they are equal).
 
@@ -80,6 +99,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce(ew.abs(ew.sub(input, target)), reduction)
 
 
+@bfloat16_in_float32
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     """``0.5 * d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``, for
@@ -92,22 +112,30 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     target = _pointwise_target("huber_loss", input, target, reduction)
+    # PyTorch's huber loss takes the input's dtype, whatever the target's.
+    return _reduce(cast(_huber(input, target, delta), input.dtype), reduction)
+
+
+def _huber(input: Tensor, target: Tensor, delta: float) -> Tensor:
+    """The elementwise Huber loss, in the operands' promoted dtype."""
     diff = ew.sub(input, target)
     size = ew.abs(diff)
     quadratic = ew.mul(ew.mul(diff, diff), 0.5)
     linear = ew.mul(ew.sub(size, 0.5 * delta), delta)
-    return _reduce(ew.where(ew.lt(size, delta), quadratic, linear), reduction)
+    return ew.where(ew.lt(size, delta), quadratic, linear)
 
 
+@bfloat16_in_float32
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """``0.5 * d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta``
     (``huber_loss / beta``; plain L1 for ``beta=0``)."""
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    target = _pointwise_target("smooth_l1_loss", input, target, reduction)
     if beta == 0:
-        return l1_loss(input, target, reduction)
-    return ew.div(huber_loss(input, target, reduction, beta), beta)
+        return _reduce(ew.abs(ew.sub(input, target)), reduction)
+    return _reduce(ew.div(_huber(input, target, beta), beta), reduction)
 
 
 # --- classification ---------------------------------------------------------------------
@@ -143,6 +171,7 @@ def _class_weights(op: str, input: Tensor, target: Tensor, weight: Tensor | None
     """Per-element class weights (0 where ignored), the ignore mask and the targets with
     ignored entries set to 0; checks the weight's shape and the targets' range."""
     classes = input.shape[1]
+    _bfloat16_mismatch(op, input, weight, "a weight")
     if weight is not None:
         same_device(op, input, weight)
         if tuple(weight.shape) != (classes,):
@@ -176,6 +205,7 @@ def _picked(op: str, logp: Tensor, target: Tensor, weight: Tensor | None,
     return loss, w, ignored
 
 
+@bfloat16_in_float32
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log likelihood: ``-weight[t] * input[n, t]`` for class-index targets ``t``
@@ -202,6 +232,7 @@ def _finish(loss: Tensor, w: Tensor, reduction: str, unbatched: bool) -> Tensor:
     return squeeze_axes(loss, (0,)) if unbatched else loss
 
 
+@bfloat16_in_float32
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
@@ -223,7 +254,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          f"{label_smoothing}")
     if not isinstance(target, Tensor):
         raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
-    if input.dtype.kind != "f":
+    if not is_floating(input.dtype):
         raise DTypeError(f"cross_entropy: expected float logits, got dtype {input.dtype}")
     if input.ndim >= 1 and tuple(target.shape) == tuple(input.shape):
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
@@ -374,6 +405,7 @@ def _binary_target(op: str, input: Tensor, target: Any) -> None:
                          f"input size {list(input.shape)}")
 
 
+@bfloat16_in_float32
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
     """``-weight * (t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x`` in [0, 1];
@@ -385,9 +417,11 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     """
     _check_reduction(reduction)
     _binary_target("binary_cross_entropy", input, target)
-    if input.dtype.kind != "f":
+    if not is_floating(input.dtype):
         raise DTypeError(f"binary_cross_entropy: expected float probabilities, got dtype "
                          f"{input.dtype}")
+    _bfloat16_mismatch("binary_cross_entropy", input, target, "a target")
+    _bfloat16_mismatch("binary_cross_entropy", input, weight, "a weight")
     target = cast(target, input.dtype)
     outside = ew.logical_or(ew.lt(input, 0), ew.gt(input, 1))
     if input.numel() and has_values(input) and red.any(outside).item():
@@ -428,6 +462,7 @@ def _clamped_logs(x: Tensor) -> tuple[Tensor, Tensor]:
     return (ew.clamp(ew.log(x), min=-100.0), ew.clamp(ew.log(ew.rsub(x, 1.0)), min=-100.0))
 
 
+@bfloat16_in_float32
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
@@ -444,9 +479,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     """
     _check_reduction(reduction)
     _binary_target("binary_cross_entropy_with_logits", input, target)
-    if input.dtype.kind != "f":
+    if not is_floating(input.dtype):
         raise DTypeError(f"binary_cross_entropy_with_logits: expected float logits, got "
                          f"dtype {input.dtype}")
+    if is_floating(target.dtype) and is_bfloat16(target.dtype) != is_bfloat16(input.dtype):
+        input = cast(input, target.dtype)  # bfloat16 beside float32: PyTorch's is the target's
     target = cast(target, input.dtype)
     # log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|)): exp never overflows.
     softplus_neg = ew.add(ew.maximum(ew.neg(input), 0.0),

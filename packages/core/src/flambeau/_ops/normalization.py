@@ -20,14 +20,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._dtypes import is_bfloat16
 from .._tensor import Tensor
 from ..autograd import no_grad
 from ..autograd._engine import record
 from ..autograd._mode import STATE
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from . import elementwise as ew
 from . import reduction
-from ._common import cast, needs_grad, require_float, same_device, unbroadcast
+from ._common import cast, in_float32, needs_grad, require_float, same_device, unbroadcast
 from ._dispatch import fused_kernel
 from .shape import reshape
 
@@ -147,6 +148,18 @@ def _reshaped(t: Tensor | None, shape: tuple[int, ...]) -> Tensor | None:
     return None if t is None else reshape(t, shape)
 
 
+def _bfloat16_input(op: str, input: Tensor, *params: Tensor | None) -> bool:
+    """True for a bfloat16 input, which runs in float32 with parameters of either dtype, as
+    in PyTorch's CPU kernels; a float input with bfloat16 parameters is refused, as there."""
+    if is_bfloat16(input.dtype):
+        return True
+    if any(p is not None and is_bfloat16(p.dtype) for p in params):
+        raise DTypeError(f"{op}: a {input.dtype} input with bfloat16 parameters or "
+                         f"statistics; convert them with .to({input.dtype}) (bfloat16 "
+                         "inputs may have float32 ones)")
+    return False
+
+
 def _check_vector(op: str, name: str, t: Tensor | None, size: int, input: Tensor) -> None:
     if t is not None and tuple(t.shape) != (size,):
         raise ShapeError(f"{op}: {name} must have shape [{size}] to match the {size} "
@@ -172,6 +185,17 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     ([0.10000000149011612], [1.100000023841858])
     """
     require_float("batch_norm", input)
+    if _bfloat16_input("batch_norm", input, running_mean, running_var, weight, bias):
+        # The running statistics stay out of in_float32: they are updated in place.
+        return in_float32(lambda x, w, b: _batch_norm(x, running_mean, running_var, w, b,
+                                                      training, momentum, eps),
+                          input, weight, bias)
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float,
+                eps: float) -> Tensor:
     if input.ndim < 2:
         raise ShapeError(f"batch_norm: expected an input of shape (N, C, ...) with at least "
                          f"2 dimensions, got shape {list(input.shape)}")
@@ -210,6 +234,8 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
     """Normalise over the last ``len(normalized_shape)`` dimensions, which must equal
     ``normalized_shape``; then ``* weight + bias`` (both of ``normalized_shape``)."""
     require_float("layer_norm", input)
+    if _bfloat16_input("layer_norm", input, weight, bias):
+        return in_float32(layer_norm, input, normalized_shape, weight, bias, eps)
     shape = _as_shape(normalized_shape)
     k = len(shape)
     if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
@@ -235,6 +261,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     """Split the channels of an ``(N, C, ...)`` input into ``num_groups`` groups and
     normalise each group of each sample; then ``* weight + bias`` per channel."""
     require_float("group_norm", input)
+    if _bfloat16_input("group_norm", input, weight, bias):
+        return in_float32(group_norm, input, num_groups, weight, bias, eps)
     if input.ndim < 2:
         raise ShapeError(f"group_norm: expected an input of shape (N, C, ...) with at least "
                          f"2 dimensions, got shape {list(input.shape)}")

@@ -21,7 +21,7 @@ from ..autograd._engine import record
 from ..backends import avg_pool_divisors, ceil_padding, window_shape
 from ..errors import ShapeError
 from . import elementwise as ew
-from ._common import arange_like, full_like_device, needs_grad, to_tensor
+from ._common import arange_like, bfloat16_in_float32, full_like_device, needs_grad, to_tensor
 from ._dispatch import fused_kernel
 from .conv import (
     ConvArgs,
@@ -79,6 +79,7 @@ def _ceil_extra(x_shape: Sequence[int], args: PoolArgs) -> Pair:
                         args.dilation)
 
 
+@bfloat16_in_float32
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -153,6 +154,7 @@ def _max_pool_composed(x: Tensor, args: PoolArgs,
     return values, ew.add(ew.mul(rows, w), cols_)
 
 
+@bfloat16_in_float32
 def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: int | None = None) -> Tensor:
@@ -243,6 +245,7 @@ def _avg_pool_grad_composed(g: Tensor, x_shape: tuple[int, ...], args: PoolArgs,
     return reshape(dx, x_shape)
 
 
+@bfloat16_in_float32
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     """Mean over ``output_size`` windows that tile ``input`` (N, C, H, W) or (C, H, W), as
     ``torch.nn.functional.adaptive_avg_pool2d``: window ``i`` of an axis of size ``n``
@@ -304,6 +307,7 @@ def _as_height_1(op: str, input: Tensor, kernel_size: Any, stride: Any, padding:
     return x, args, (0, 2) if unbatched else (2,)
 
 
+@bfloat16_in_float32
 def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -324,6 +328,7 @@ def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     return values, squeeze_axes(indices, drop)
 
 
+@bfloat16_in_float32
 def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
                ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """Mean over each window of ``input`` (N, C, L) or (C, L), as
@@ -339,6 +344,7 @@ def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     return squeeze_axes(avg_pool2d_op(x, args, bool(count_include_pad), None), drop)
 
 
+@bfloat16_in_float32
 def adaptive_max_pool2d(input: Tensor, output_size: Any,
                         return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Maximum over ``output_size`` windows that tile ``input`` (N, C, H, W) or (C, H, W),
@@ -347,7 +353,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any,
     ``h * W + w`` of each maximum.
 
     Windows of one axis are gathered to a common length (a shorter window repeats its
-    last element, which leaves its maximum alone), rows first, then columns.
+    last element, which leaves its maximum alone), columns first, then rows.
 
     >>> import flambeau
     >>> from flambeau.nn import functional as F
@@ -362,13 +368,14 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any,
     if h == 0 or w == 0:
         raise ShapeError(f"{op}: expected an input with non-zero height and width, got shape "
                          f"{list(input.shape)}")
-    rows, row_at = _window_max(x, 2, h, oh)   # (N, C, oh, W)
-    values, col_at = _window_max(rows, 3, w, ow)  # (N, C, oh, ow)
+    # Columns first, then rows: of tied maxima PyTorch takes the first in row-major order.
+    cols, col_at = _window_max(x, 3, w, ow)   # (N, C, H, ow)
+    values, row_at = _window_max(cols, 2, h, oh)  # (N, C, oh, ow)
     if unbatched:
         values = squeeze_axes(values, (0,))
     if not return_indices:
         return values
-    indices = ew.add(ew.mul(gather(row_at, 3, col_at), w), col_at)
+    indices = ew.add(ew.mul(row_at, w), gather(col_at, 2, row_at))
     return values, squeeze_axes(indices, (0,)) if unbatched else indices
 
 

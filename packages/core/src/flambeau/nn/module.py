@@ -496,7 +496,7 @@ class Module:
     def _convert(self, device: Any, dtype: Any) -> Module:
         from .._methods import to as tensor_to
 
-        if dtype is not None and _dtypes.as_dtype(dtype).kind != "f":
+        if dtype is not None and not _dtypes.is_floating(_dtypes.as_dtype(dtype)):
             raise TypeError(f"Module.to() only takes floating-point dtypes, got {dtype}")
         moved: dict[int, Tensor] = {}
         for module in self.modules():
@@ -508,7 +508,7 @@ class Module:
                         value._lazy_to(device, dtype)
                         continue
                     if id(value) not in moved:
-                        cast_dtype = dtype if value.dtype.kind == "f" else None
+                        cast_dtype = dtype if _dtypes.is_floating(value.dtype) else None
                         detached = value.detach()
                         new = tensor_to(detached, device=device, dtype=cast_dtype)
                         if new is not detached:  # moved or cast: a new array
@@ -549,6 +549,10 @@ class Module:
     def half(self) -> Module:
         """Cast floating-point parameters and buffers to float16."""
         return self._convert(None, _dtypes.float16)
+
+    def bfloat16(self) -> Module:
+        """Cast floating-point parameters and buffers to bfloat16."""
+        return self._convert(None, _dtypes.load_bfloat16())
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode (dropout active, batch norm uses batch statistics)."""
