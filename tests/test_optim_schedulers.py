@@ -6,6 +6,7 @@ behind ``step(epoch)``, and the errors PyTorch raises, with its messages.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -65,8 +66,30 @@ SCHEDULERS = {
         [S(lib).LinearLR(o, start_factor=0.2, total_iters=4),
          S(lib).CosineAnnealingWarmRestarts(o, T_0=5)], optimizer=o),
 }
-ADAM_SCHEDULERS = {"one_cycle_adam": lambda lib, o: S(lib).OneCycleLR(
-    o, max_lr=0.01, total_steps=EPOCHS, base_momentum=0.8, max_momentum=0.9)}
+CYCLIC = {
+    "cyclic_triangular": lambda lib, o: S(lib).CyclicLR(o, 0.01, [0.1, 0.5], step_size_up=4),
+    "cyclic_triangular2": lambda lib, o: S(lib).CyclicLR(
+        o, [0.01, 0.02], 0.3, step_size_up=3, step_size_down=5, mode="triangular2"),
+    "cyclic_exp_range": lambda lib, o: S(lib).CyclicLR(
+        o, 0.05, 0.4, step_size_up=5, mode="exp_range", gamma=0.97,
+        base_momentum=[0.7, 0.8], max_momentum=0.95),
+    "cyclic_scale_fn_cycle": lambda lib, o: S(lib).CyclicLR(
+        o, 0.01, 0.2, step_size_up=2, step_size_down=3, mode="ignored",
+        scale_fn=lambda x: 0.5 * (1 + math.sin(x * math.pi / 2))),
+    "cyclic_scale_fn_iterations": lambda lib, o: S(lib).CyclicLR(
+        o, 0.01, 0.2, step_size_up=6, scale_fn=lambda x: 1 / (1 + 0.1 * x),
+        scale_mode="iterations"),
+    "cyclic_no_momentum": lambda lib, o: S(lib).CyclicLR(
+        o, 0.02, 0.1, step_size_up=3, mode="triangular2", cycle_momentum=False),
+}
+SCHEDULERS.update(CYCLIC)
+ADAM_SCHEDULERS = {
+    "one_cycle_adam": lambda lib, o: S(lib).OneCycleLR(
+        o, max_lr=0.01, total_steps=EPOCHS, base_momentum=0.8, max_momentum=0.9),
+    "cyclic_adam": lambda lib, o: S(lib).CyclicLR(
+        o, 0.001, [0.01, 0.02], step_size_up=3, mode="exp_range", gamma=0.9,
+        base_momentum=0.85, max_momentum=0.95),
+}
 
 
 def record(opt, sched):
@@ -118,7 +141,8 @@ def test_state_dict_round_trip_in_mid_schedule(name):
 
 
 @pytest.mark.parametrize("name", ["linear_warmup", "polynomial", "warm_restarts_mult",
-                                  "one_cycle", "sequential", "chained"])
+                                  "one_cycle", "sequential", "chained", "cyclic_triangular2",
+                                  "cyclic_exp_range"])
 def test_a_pytorch_checkpoint_resumes_in_flambeau(name):
     make = SCHEDULERS[name]
     _, t_opt, t_sched = sequence(torch, make, 9)
@@ -129,6 +153,51 @@ def test_a_pytorch_checkpoint_resumes_in_flambeau(name):
     got = run(fresh, resumed, EPOCHS - 9)
     want = run(t_opt, t_sched, EPOCHS - 9)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", [*CYCLIC, "cyclic_adam"])
+def test_cyclic_lr_over_fifty_steps(name):
+    make, kind = ALL[name]
+    got, _, _ = sequence(flambeau, make, 50, kind)
+    want, _, _ = sequence(torch, make, 50, kind)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+class Decay:
+    """A callable scale_fn: the state dict keeps its attributes (a lambda is not kept)."""
+
+    def __init__(self):
+        self.rate = 0.5
+
+    def __call__(self, x):
+        return self.rate ** x
+
+
+def test_cyclic_lr_saves_a_callable_scale_fn():
+    def build(lib):
+        opt = make_optimizer(lib)
+        return opt, S(lib).CyclicLR(opt, 0.01, 0.3, step_size_up=2, scale_fn=Decay())
+
+    saved = {}
+    for lib in (flambeau, torch):
+        opt, sched = build(lib)
+        sched._scale_fn_custom.rate = 0.8
+        run(opt, sched, 5)
+        saved[lib.__name__] = (opt.state_dict(), sched.state_dict())
+        assert saved[lib.__name__][1]["_scale_fn_custom"] == {"rate": 0.8}
+    seen = []
+    for source in ("flambeau", "torch"):
+        opt, sched = build(flambeau)
+        opt.load_state_dict(saved[source][0])
+        sched.load_state_dict(saved[source][1])
+        assert sched._scale_fn_custom.rate == 0.8
+        seen.append(run(opt, sched, 8))
+    opt, sched = build(torch)
+    opt.load_state_dict(saved["torch"][0])
+    sched.load_state_dict(dict(saved["torch"][1]))
+    want = run(opt, sched, 8)
+    np.testing.assert_allclose(seen[0], want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(seen[1], want, rtol=1e-12, atol=1e-15)
 
 
 CLOSED_FORMS = {
@@ -308,6 +377,16 @@ ERRORS = {
     "sequential_plateau": lambda lib, o: S(lib).SequentialLR(
         o, [S(lib).ConstantLR(o), S(lib).ReduceLROnPlateau(o)], milestones=[2]),
     "sequential_not_a_scheduler": lambda lib, o: S(lib).SequentialLR(o, [object()], []),
+    "one_cycle_momenta_count": lambda lib, o: S(lib).OneCycleLR(
+        o, 1.0, 9, base_momentum=[0.8], max_momentum=[0.9]),
+    "cyclic_mode": lambda lib, o: S(lib).CyclicLR(o, 0.1, 1.0, mode="sine"),
+    "cyclic_momentum": lambda lib, o: S(lib).CyclicLR(
+        lib.optim.Adagrad(o.param_groups[0]["params"]), 0.1, 1.0),
+    "cyclic_base_lr_count": lambda lib, o: S(lib).CyclicLR(o, [0.1], 1.0),
+    "cyclic_max_lr_count": lambda lib, o: S(lib).CyclicLR(o, 0.1, [1.0, 2.0, 3.0]),
+    "cyclic_momenta_count": lambda lib, o: S(lib).CyclicLR(
+        o, 0.1, 1.0, base_momentum=[0.8], max_momentum=[0.9]),
+    "cyclic_not_an_optimizer": lambda lib, o: S(lib).CyclicLR("sgd", 0.1, 1.0),
     "chained_empty": lambda lib, o: S(lib).ChainedScheduler([]),
     "chained_plateau": lambda lib, o: S(lib).ChainedScheduler([S(lib).ReduceLROnPlateau(o)]),
 }
@@ -335,7 +414,7 @@ def test_every_pytorch_scheduler_asked_for_is_there():
     names = ["LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
              "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "ChainedScheduler",
              "ReduceLROnPlateau", "CosineAnnealingWarmRestarts", "OneCycleLR", "PolynomialLR",
-             "LRScheduler"]
+             "CyclicLR", "LRScheduler"]
     for name in names:
         ours = getattr(optim.lr_scheduler, name)
         assert name in optim.lr_scheduler.__all__

@@ -1,5 +1,5 @@
-"""Schedulers that restart (``CosineAnnealingWarmRestarts``), run in phases
-(``OneCycleLR``), follow a metric (``ReduceLROnPlateau``) or drive other schedulers
+"""Schedulers that restart (``CosineAnnealingWarmRestarts``), cycle (``CyclicLR``), run in
+phases (``OneCycleLR``), follow a metric (``ReduceLROnPlateau``) or drive other schedulers
 (``SequentialLR``, ``ChainedScheduler``), with PyTorch's formulas, state and messages.
 
 Users import them from :mod:`flambeau.optim.lr_scheduler`; they live here to keep each
@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import warnings
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
-from .lr_scheduler import LRScheduler
+from .lr_scheduler import LRScheduler, _saved_fn
 from .optimizer import Optimizer
 
 
@@ -101,7 +101,139 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = _lrs(self.optimizer)
 
 
-class OneCycleLR(LRScheduler):
+class _CyclesMomentum(LRScheduler):
+    """Moves each group's momentum (or Adam's beta1) against its learning rate, between
+    ``base_momentum`` and ``max_momentum`` (shared by OneCycleLR and CyclicLR)."""
+
+    use_beta1: bool
+
+    def _init_momentum(self, optimizer: Optimizer, base: Any, high: Any, last_epoch: int,
+                       lows_first: bool) -> tuple[list[float], list[float]]:
+        if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+            raise ValueError("optimizer must support momentum or beta1 with "
+                             "`cycle_momentum` option enabled")
+        self.use_beta1 = "betas" in optimizer.defaults
+        # Which list is checked first decides PyTorch's message when both are wrong.
+        checks = [("base_momentum", base), ("max_momentum", high)]
+        values = {n: _per_group(n, optimizer, v)
+                  for n, v in (checks if lows_first else checks[::-1])}
+        lows, highs = values["base_momentum"], values["max_momentum"]
+        if last_epoch == -1:
+            for low, top, group in zip(lows, highs, optimizer.param_groups):
+                self._set_momentum(group, top)
+                group["max_momentum"] = top
+                group["base_momentum"] = low
+        return lows, highs
+
+    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+
+class CyclicLR(_CyclesMomentum):
+    """Cyclical learning rates (Smith, 2017): the learning rate goes from ``base_lr`` up
+    to ``max_lr`` in ``step_size_up`` steps and back in ``step_size_down`` (default: the
+    same), the height scaled per cycle or per step. Step it after every batch.
+
+    Args:
+        mode: ``"triangular"`` (constant height), ``"triangular2"`` (halved each cycle)
+            or ``"exp_range"`` (times ``gamma ** step``); ignored when ``scale_fn`` is
+            given.
+        scale_fn, scale_mode: A custom height factor in ``[0, 1]``, a function of the
+            cycle number (``"cycle"``) or of the step (``"iterations"``).
+        cycle_momentum: Move momentum (or Adam's beta1) the opposite way, between
+            ``max_momentum`` (at ``base_lr``) and ``base_momentum`` (at ``max_lr``).
+
+    ``state_dict`` keeps ``scale_fn`` only when it is a callable object (its attributes),
+    as PyTorch does.
+
+    >>> from flambeau import nn, optim
+    >>> opt = optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.9)
+    >>> sched = optim.lr_scheduler.CyclicLR(opt, base_lr=0.1, max_lr=0.5, step_size_up=2)
+    >>> lrs = [sched.get_last_lr()[0]]
+    >>> for _ in range(4):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 6))
+    >>> lrs
+    [0.1, 0.3, 0.5, 0.3, 0.1]
+    """
+
+    def __init__(self, optimizer: Optimizer, base_lr: float | list[float],
+                 max_lr: float | list[float], step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum: float | list[float] = 0.8,
+                 max_momentum: float | list[float] = 0.9, last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        self.total_size = up + (float(step_size_down) if step_size_down is not None else up)
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.base_momentums, self.max_momentums = self._init_momentum(
+                optimizer, base_momentum, max_momentum, last_epoch, lows_first=True)
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        # The built-in modes fix what their factor is a function of.
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x: float) -> float:
+        """The height factor at ``x`` (the cycle number or the step, per ``scale_mode``)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self) -> list[float]:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        rise = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [low + (high - low) * rise * scale
+               for low, high in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums):
+                self._set_momentum(group, high - (high - low) * rise * scale)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["_scale_fn_custom"] = _saved_fn(self._scale_fn_custom)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        saved = state.pop("_scale_fn_custom", None)
+        super().load_state_dict(state)
+        if saved is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved)
+        self._init_scale_fn()
+
+
+class OneCycleLR(_CyclesMomentum):
     """The 1cycle policy (Smith & Topin): the learning rate rises from
     ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of
     ``total_steps``, then anneals to ``initial_lr / final_div_factor``; momentum (or Adam's
@@ -168,24 +300,9 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with "
-                                 "`cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            highs = _per_group("max_momentum", optimizer, max_momentum)
-            lows = _per_group("base_momentum", optimizer, base_momentum)
-            if last_epoch == -1:
-                for high, low, group in zip(highs, lows, optimizer.param_groups):
-                    self._set_momentum(group, high)
-                    group["max_momentum"] = high
-                    group["base_momentum"] = low
+            self._init_momentum(optimizer, base_momentum, max_momentum, last_epoch,
+                                lows_first=False)
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group: dict[str, Any], value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self._anneal_func_type == "cos":
@@ -473,5 +590,5 @@ class ChainedScheduler(_Composite):
         self._last_lr = _lrs(self._schedulers[-1].optimizer)
 
 
-__all__ = ["ChainedScheduler", "CosineAnnealingWarmRestarts", "OneCycleLR",
+__all__ = ["ChainedScheduler", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR",
            "ReduceLROnPlateau", "SequentialLR"]

@@ -181,6 +181,12 @@ class ExponentialLR(LRScheduler):
         return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
+def _saved_fn(fn: Any) -> dict[str, Any] | None:
+    """What a state dict keeps of a user function, as in PyTorch: a callable object's
+    attributes; nothing of a plain function or lambda (they cannot be pickled)."""
+    return None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+
+
 class _LambdaScheduler(LRScheduler):
     """Holds ``lr_lambdas`` (one function per group) and saves what of them can be saved:
     the attributes of callable objects; plain functions and lambdas are not saved."""
@@ -204,8 +210,7 @@ class _LambdaScheduler(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else
-                               dict(fn.__dict__) for fn in self.lr_lambdas]
+        state["lr_lambdas"] = [_saved_fn(fn) for fn in self.lr_lambdas]
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -413,12 +418,13 @@ class CosineAnnealingLR(LRScheduler):
 from ._lr_compound import (  # noqa: E402
     ChainedScheduler,
     CosineAnnealingWarmRestarts,
+    CyclicLR,
     OneCycleLR,
     ReduceLROnPlateau,
     SequentialLR,
 )
 
 __all__ = ["ChainedScheduler", "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
-           "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
+           "CyclicLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
            "MultiplicativeLR", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau",
            "SequentialLR", "StepLR"]
