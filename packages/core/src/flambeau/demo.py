@@ -130,6 +130,9 @@ def run_demo(device_name: str | None = None, model_name: str = "mlp", epochs: in
     print_devices()
     try:
         dev = _device.device(device_name) if device_name else _device.get_default_device()
+        if dev.type == "meta":
+            raise FlambeauError("meta tensors carry shapes but no values, so there is no "
+                                "data to train on; pick a real device, e.g. --device cpu")
         x_train, y_train, x_test, y_test = load_digits_split(dev)
     except FlambeauError as exc:
         print(f"\nerror: {exc}")

@@ -132,7 +132,7 @@ class _Registry:
                     )
 
     def _add_discovered(self, backend: Any, dist_name: str, dist_version: str) -> None:
-        validate_backend(backend)
+        validate_backend(backend, dist_name)
         owner = IN_REPO_BACKENDS.get(backend.name)
         if owner is not None and _normalize(dist_name) != owner:
             raise BackendError(
@@ -173,6 +173,11 @@ class _Registry:
     def get(self, name: str) -> Backend | None:
         self.ensure_discovered()
         return self._backends.get(name)
+
+    def origin(self, name: str) -> str | None:
+        """Where backend ``name`` came from: its distribution and version, or ``register()``."""
+        self.ensure_discovered()
+        return self._origins.get(name)
 
     def all(self) -> dict[str, Backend]:
         self.ensure_discovered()
@@ -242,8 +247,11 @@ def _call_hook(module: Any, name: str) -> list[Any]:
     return backends
 
 
-def validate_backend(backend: Any) -> None:
-    """Check ``backend`` against the contract; raise :class:`BackendError` if it falls short."""
+def validate_backend(backend: Any, distribution: str | None = None) -> None:
+    """Check ``backend`` against the contract; raise :class:`BackendError` if it falls short.
+
+    ``distribution`` (the plugin's, where known) names the package to upgrade when the
+    contract versions differ."""
     name = getattr(backend, "name", None)
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise BackendError(
@@ -252,10 +260,14 @@ def validate_backend(backend: Any) -> None:
         )
     version = getattr(backend, "contract_version", None)
     if version != CONTRACT_VERSION:
+        from .. import __version__
+
+        newer = isinstance(version, int) and version > CONTRACT_VERSION
+        upgrade = "flambeau" if newer else distribution or "<the backend's package>"
         raise BackendError(
-            f"backend {name!r} implements contract version {version!r}, but this flambeau "
-            f"needs contract version {CONTRACT_VERSION}; upgrade the backend or flambeau "
-            "so that they match"
+            f"backend {name!r} implements contract version {version!r}, but flambeau "
+            f"{__version__} needs contract version {CONTRACT_VERSION}; upgrade "
+            f"{'flambeau' if newer else 'the backend'}: pip install --upgrade {upgrade}"
         )
     missing = [m for m in ("device_count", "device_info", "synchronize", "kernels")
                if not callable(getattr(backend, m, None))]

@@ -19,12 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run every check module of the kit on the named device; return pytest's exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
-        print(__doc__.strip(), file=sys.stderr)
-        print("example: python -m flambeau.testing cpu -q", file=sys.stderr)
+        asked = argv[:1] in (["-h"], ["--help"])
+        out = sys.stdout if asked else sys.stderr
+        print(f"usage: python -m flambeau.testing DEVICE [--ranks N] [pytest arguments]\n\n"
+              f"{__doc__.strip()}\nexample: python -m flambeau.testing cpu -q", file=out)
+        return 0 if asked else 2
+    try:
+        import pytest
+    except ImportError:
+        print('the conformance kit runs on pytest, which is not installed: '
+              'pip install "flambeau[testing]"', file=sys.stderr)
         return 2
     if "--ranks" in argv:
         return _on_ranks(argv)
-    import pytest
 
     from . import CHECK_MODULES
 
