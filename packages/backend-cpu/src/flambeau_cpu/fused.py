@@ -131,6 +131,43 @@ def _widened(grad: np.ndarray, s: int, e: int, r: int, name: str) -> np.ndarray:
     return out
 
 
+def _by_channel(grad: np.ndarray, s: int, e: int, out: np.ndarray) -> np.ndarray:
+    """Samples s..e of ``grad`` (N, O, Ho, Wo) written into ``out`` (O, e - s, Ho, r),
+    rows zero-padded to length r."""
+    wo = grad.shape[3]
+    out[..., :wo] = grad[s:e].transpose(1, 0, 2, 3)
+    out[..., wo:] = 0
+    return out
+
+
+def _grad_input_stride1(grad, w, hp, wp, dilation) -> np.ndarray:
+    """conv2d_grad_input with stride 1 and one group, as the padded (N, C, hp, wp) input.
+
+    Sums over the kernel's columns inside the matrix product, so that col2im adds kh
+    rows of results rather than kh * kw: ``gs`` holds grad kw times, each copy shifted
+    right by one more column (rows zero-padded to wp, so shifts never wrap a row's
+    values into the next), and ``w`` is laid out as (C * kh, O * kw).
+    """
+    n, o, ho, _ = grad.shape
+    _, c, kh, kw = w.shape
+    (dh, dw), run = dilation, ho * wp
+    wr = np.ascontiguousarray(w.transpose(1, 2, 0, 3)).reshape(c * kh, o * kw)
+    dx = np.zeros((c, n, hp * wp), grad.dtype)
+    for s, e in _spans(n, _chunk(n, (o * kw + c * kh) * run)):
+        m = (e - s) * run
+        gs = _scratch("shifted", (o, kw, m), grad.dtype)
+        _by_channel(grad, s, e, gs[:, 0].reshape(o, e - s, ho, wp))
+        for j in range(1, kw):
+            gs[:, j, :j * dw] = 0
+            gs[:, j, j * dw:] = gs[:, 0, :m - j * dw]
+        rows = _scratch("cols", (c * kh, m), grad.dtype)
+        np.matmul(wr, gs.reshape(o * kw, m), out=rows)
+        rows = rows.reshape(c, kh, e - s, run)
+        for i in range(kh):
+            dx[:, s:e, i * dh * wp:i * dh * wp + run] += rows[:, i]
+    return dx.reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
+
+
 def _shifted(x, axis):
     """``(x - shift, shift)`` with ``shift`` the maximum along ``axis`` (kept), or 0 where
     that maximum is not finite: rows of -inf (or +inf) are not shifted, as in the
@@ -166,15 +203,32 @@ class FusedKernels:
     def conv2d_grad_weight(self, grad, x, w_shape, stride, padding, dilation, groups):
         n, o, ho, wo = grad.shape
         c, (kh, kw) = x.shape[1], w_shape[2:]
+        og, kg = o // groups, c // groups * kh * kw
         view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
-        dw = np.zeros((groups, o // groups, c // groups * kh * kw), grad.dtype)
+        if og < 8:  # grad transposed below would be copied in runs too short to be fast
+            dw = np.zeros((groups, og, kg), grad.dtype)
+            for s, e in _spans(n, _chunk(n, c * kh * kw * ho * r)):
+                cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
+                np.copyto(cols, view[s:e])
+                cols = cols.reshape(e - s, groups, kg, ho * r).transpose(0, 1, 3, 2)
+                gm = _widened(grad, s, e, r, "grad").reshape(e - s, groups, og, -1)
+                dw += np.matmul(gm, cols).sum(axis=0)  # junk columns meet zeros of gm
+            return dw.reshape(w_shape)
+        # cols @ grad.T per sample with both operands C-contiguous: numpy hands BLAS a
+        # transposed view of the columns 3x slower (bench/bench_conv.py).
+        dwt = np.zeros((groups, kg, og), grad.dtype)
         for s, e in _spans(n, _chunk(n, c * kh * kw * ho * r)):
             cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
             np.copyto(cols, view[s:e])
-            cols = cols.reshape(e - s, groups, -1, ho * r).transpose(0, 1, 3, 2)
-            gm = _widened(grad, s, e, r, "grad").reshape(e - s, groups, o // groups, -1)
-            dw += np.matmul(gm, cols).sum(axis=0)  # junk columns meet zeros of gm
-        return dw.reshape(w_shape)
+            gt = _scratch("grad", (e - s, groups, ho, r, og), grad.dtype)
+            gt[:, :, :, :wo] = grad[s:e].reshape(e - s, groups, og, ho, wo).transpose(
+                0, 1, 3, 4, 2)
+            gt[:, :, :, wo:] = 0  # junk columns meet zeros
+            prod = _scratch("prod", (e - s, groups, kg, og), grad.dtype)
+            np.matmul(cols.reshape(e - s, groups, kg, ho * r),
+                      gt.reshape(e - s, groups, ho * r, og), out=prod)
+            dwt += np.add.reduce(prod, axis=0)
+        return np.ascontiguousarray(dwt.transpose(0, 2, 1)).reshape(w_shape)
 
     def conv2d_grad_input(self, grad, w, x_shape, stride, padding, dilation, groups):
         n, o, ho, wo = grad.shape
@@ -183,6 +237,10 @@ class FusedKernels:
         # The padded input, at least as large as the windows of grad reach.
         hp, wp = (max(x_shape[2 + a] + 2 * padding[a], (grad.shape[2 + a] - 1) * stride[a]
                       + dilation[a] * (w.shape[2 + a] - 1) + 1) for a in (0, 1))
+        if tuple(stride) == (1, 1) and groups == 1 and cg * kh >= o:
+            # (Otherwise the kw shifted copies of grad cost more than the adds they save.)
+            dxp = _grad_input_stride1(grad, w, hp, wp, dilation)
+            return np.ascontiguousarray(_crop(dxp, padding, x_shape))
         wm = np.ascontiguousarray(w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1))
         if tuple(stride) == (1, 1):
             # Rows of grad zero-padded to the input's width wp: kernel position (i, j) then
