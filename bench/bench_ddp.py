@@ -50,9 +50,10 @@ SIZES = (784, 1536, 1024, 256, 10)  # 3.05 M parameters
 LR = 0.01
 
 
-def _mlp() -> nn.Module:
+def _mlp(sizes: tuple[int, ...] = SIZES) -> nn.Module:
+    """Linear layers of ``sizes`` with ReLU between them."""
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         if i:
             layers.append(nn.ReLU())
         layers.append(nn.Linear(fan_in, fan_out))

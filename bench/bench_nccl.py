@@ -28,7 +28,6 @@ Without a GPU it says so and exits with status 1.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import statistics
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import _harness  # noqa: F401  (first: pins BLAS threads)
 import numpy as np
+from bench_ddp import _mlp as _mlp_of
 from bench_distributed import _under_mpi
 
 import flambeau
@@ -173,19 +173,10 @@ def _all_reduce_rows(args, comm, device, rank, size) -> dict[str, float]:
     return found
 
 
-def _mlp() -> nn.Module:
-    layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES)):
-        if i:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(fan_in, fan_out))
-    return nn.Sequential(*layers)
-
-
 def _ddp_rows(args, comm, device, rank, size) -> dict[str, float]:
     flambeau.manual_seed(0)
-    local = _mlp().to(device)
-    wrapped = _mlp().to(device)
+    local = _mlp_of(SIZES).to(device)
+    wrapped = _mlp_of(SIZES).to(device)
     wrapped.load_state_dict(local.state_dict())
     ddp = DistributedDataParallel(wrapped)
     rng = np.random.default_rng(rank)
