@@ -12,11 +12,15 @@ What made them fast (bench/bench_lenet.py): the batch goes in chunks whose im2co
 columns stay in cache, copied into per-thread scratch buffers rather than fresh arrays;
 with stride 1, rows are laid out at the padded width so that each kernel position is one
 long contiguous run (numpy is slow on short inner loops); avg pooling sums separably.
+For the convolution gradients (bench/bench_conv.py): matrix products whose operands are
+C-contiguous, and an input gradient that sums over the kernel's columns inside its
+product, leaving col2im kh additions rather than kh * kw.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
 import numpy as np
@@ -69,7 +73,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A reusable per-thread buffer (contents undefined): fresh large arrays cost page
     faults on every call."""
     store = _SCRATCH.__dict__
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buffer = store.get((name, dtype))
     if buffer is None or buffer.size < size:
         buffer = store[(name, dtype)] = np.empty(size, dtype)
@@ -118,6 +122,16 @@ def _columns(x, kernel, stride, padding, dilation, out) -> tuple[np.ndarray, int
                       (sn, sc, dilation[0] * wp * item, dilation[1] * item, item),
                       writeable=False)
     return view, wp
+
+
+def _column_chunks(view: np.ndarray, per_sample: int):
+    """(s, e, cols) for chunks of the batch: cols a scratch copy of ``view[s:e]``, the
+    im2col columns of ``_columns``."""
+    n = view.shape[0]
+    for s, e in _spans(n, _chunk(n, per_sample)):
+        cols = _scratch("cols", (e - s, *view.shape[1:]), view.dtype)
+        np.copyto(cols, view[s:e])
+        yield s, e, cols
 
 
 def _widened(grad: np.ndarray, s: int, e: int, r: int, name: str) -> np.ndarray:
@@ -192,41 +206,33 @@ class FusedKernels:
         view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
         wm = w.reshape(groups, o // groups, cg * kh * kw)
         y = np.empty((n, groups, o // groups, ho * r), x.dtype)
-        step = _chunk(n, c * kh * kw * ho * r)
-        for s, e in _spans(n, step):
-            cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
-            np.copyto(cols, view[s:e])
+        for s, e, cols in _column_chunks(view, c * kh * kw * ho * r):
             np.matmul(wm, cols.reshape(e - s, groups, cg * kh * kw, -1), out=y[s:e])
         y = y.reshape(n, o, ho, r)
         return np.ascontiguousarray(y[..., :wo]) if r != wo else y
 
     def conv2d_grad_weight(self, grad, x, w_shape, stride, padding, dilation, groups):
-        n, o, ho, wo = grad.shape
+        _, o, ho, wo = grad.shape
         c, (kh, kw) = x.shape[1], w_shape[2:]
         og, kg = o // groups, c // groups * kh * kw
         view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
-        if og < 8:  # grad transposed below would be copied in runs too short to be fast
-            dw = np.zeros((groups, og, kg), grad.dtype)
-            for s, e in _spans(n, _chunk(n, c * kh * kw * ho * r)):
-                cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
-                np.copyto(cols, view[s:e])
-                cols = cols.reshape(e - s, groups, kg, ho * r).transpose(0, 1, 3, 2)
-                gm = _widened(grad, s, e, r, "grad").reshape(e - s, groups, og, -1)
-                dw += np.matmul(gm, cols).sum(axis=0)  # junk columns meet zeros of gm
-            return dw.reshape(w_shape)
-        # cols @ grad.T per sample with both operands C-contiguous: numpy hands BLAS a
-        # transposed view of the columns 3x slower (bench/bench_conv.py).
+        # cols @ grad.T per sample. numpy hands BLAS a transposed grad 3x slower than a
+        # C-contiguous one, unless grad has few channels, whose transposed copy (runs of
+        # og values) costs more (bench/bench_conv.py).
         dwt = np.zeros((groups, kg, og), grad.dtype)
-        for s, e in _spans(n, _chunk(n, c * kh * kw * ho * r)):
-            cols = _scratch("cols", (e - s, *view.shape[1:]), x.dtype)
-            np.copyto(cols, view[s:e])
-            gt = _scratch("grad", (e - s, groups, ho, r, og), grad.dtype)
-            gt[:, :, :, :wo] = grad[s:e].reshape(e - s, groups, og, ho, wo).transpose(
-                0, 1, 3, 4, 2)
-            gt[:, :, :, wo:] = 0  # junk columns meet zeros
+        for s, e, cols in _column_chunks(view, c * kh * kw * ho * r):
+            if og < 8:
+                gm = _widened(grad, s, e, r, "grad").reshape(e - s, groups, og, ho * r)
+                gt = gm.transpose(0, 1, 3, 2)
+            else:
+                gt = _scratch("grad", (e - s, groups, ho, r, og), grad.dtype)
+                gt[..., :wo, :] = grad[s:e].reshape(e - s, groups, og, ho, wo).transpose(
+                    0, 1, 3, 4, 2)
+                gt[..., wo:, :] = 0
+                gt = gt.reshape(e - s, groups, ho * r, og)
             prod = _scratch("prod", (e - s, groups, kg, og), grad.dtype)
-            np.matmul(cols.reshape(e - s, groups, kg, ho * r),
-                      gt.reshape(e - s, groups, ho * r, og), out=prod)
+            # Junk columns of cols meet zeros of gt.
+            np.matmul(cols.reshape(e - s, groups, kg, ho * r), gt, out=prod)
             dwt += np.add.reduce(prod, axis=0)
         return np.ascontiguousarray(dwt.transpose(0, 2, 1)).reshape(w_shape)
 
