@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections import deque
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,10 @@ class DeviceState:
         self.has_fp64 = "cl_khr_fp64" in extensions or bool(cl_device.double_fp_config)
         self.has_int64_atomics = "cl_khr_int64_base_atomics" in extensions
         self.little_endian = bool(cl_device.endian_little)
+        try:  # deprecated since OpenCL 2.0, where a driver may no longer answer
+            self.host_unified = bool(cl_device.host_unified_memory)
+        except cl.Error:
+            self.host_unified = False
         is_cpu = bool(cl_device.type & cl.device_type.CPU)
         self.gpu_style = (not is_cpu) if gpu_style is None else gpu_style
         self.units = max(int(cl_device.max_compute_units), 1)
@@ -285,6 +290,26 @@ class DeviceState:
                 raise BackendError(f"{self.label}: reading an array back failed: {exc}. "
                                    "A kernel queued before it may have failed.") from exc
         return host.view(np.bool_) if x.dtype == np.bool_ else host
+
+    def map_host(self, x: CLArray) -> tuple[np.ndarray, Any]:
+        """(A writable numpy view of contiguous ``x``'s memory, the step that unmaps it):
+        maps after every command queued before (so pending writes to ``x`` land first);
+        the unmap is enqueued, so commands queued after it see the host's writes."""
+        cl = self._cl
+        self.release()
+        dtype = np.dtype(np.uint8) if x.dtype == np.bool_ else x.dtype
+        try:
+            host, _ = cl.enqueue_map_buffer(
+                self.queue, x.buffer, cl.map_flags.READ | cl.map_flags.WRITE,
+                x.offset * x.dtype.itemsize, x.shape, dtype, is_blocking=True)
+        except cl.Error as exc:
+            raise BackendError(f"{self.label}: mapping an array to the host failed: {exc}. "
+                               "A kernel queued before it may have failed.") from exc
+        mapping = host.base
+        while not isinstance(mapping, cl.MemoryMap):  # reshaped views stack up bases
+            mapping = mapping.base
+        return (host.view(np.bool_) if x.dtype == np.bool_ else host), partial(
+            mapping.release, self.queue)
 
     def copy_buffer(self, dst: CLArray, src: CLArray, nbytes: int) -> None:
         """Copy ``nbytes`` from contiguous ``src`` to contiguous ``dst`` on the device."""

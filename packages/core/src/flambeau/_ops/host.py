@@ -3,11 +3,14 @@ or views of a tensor's values, writing host values back, and the raw device arra
 
 Where the backend's device memory is host memory (the optional kernels
 ``to_numpy_shared`` / ``from_numpy_shared``: the cpu backend), reads and writes go to the
-tensor's own memory with no copy; other devices get a C-contiguous host copy.
+tensor's own memory with no copy; writes do too where the backend lends it for a while
+(``lend_host``: an OpenCL CPU device); other devices get a C-contiguous host copy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,11 +41,12 @@ def host_values(t: Tensor) -> np.ndarray:
     return host if host.flags.c_contiguous else np.ascontiguousarray(host)
 
 
-def host_buffer(t: Tensor, keep: bool = True) -> tuple[np.ndarray, bool]:
-    """A C-contiguous numpy array to write ``t``'s new values into, and whether it *is*
-    ``t``'s memory (then call :func:`mark_written` after writing; else
-    :func:`from_host_into`). ``keep``: the array starts with ``t``'s values (else its
-    contents are undefined).
+def host_buffer(t: Tensor, keep: bool = True) -> tuple[np.ndarray, Callable[[], None]]:
+    """A C-contiguous numpy array to write ``t``'s new values into, and the step that makes
+    them ``t``'s (call it once, after writing). The array is ``t``'s own memory where the
+    backend shares it (cpu) or lends it for a while (``lend_host``: an OpenCL CPU device),
+    else a host array the step writes back. ``keep``: the array starts with ``t``'s values
+    (else its contents are undefined).
 
     Raises:
         MemoryOverlapError: if ``t``'s elements share memory (an ``expand`` result).
@@ -50,10 +54,21 @@ def host_buffer(t: Tensor, keep: bool = True) -> tuple[np.ndarray, bool]:
     _check_writable(t)
     host = _shared_view(t)
     if host is not None and host.flags.c_contiguous and host.flags.writeable:
-        return host, True
+        return host, partial(mark_written, t)
+    lend = getattr(t._k, "lend_host", None) if host is None else None
+    lent = None if lend is None else lend(t._data)
+    if lent is not None:
+        return lent[0], partial(_give_back, t, lent[1])
     if not keep:
-        return np.empty(t._data.shape, t._data.dtype), False
-    return (host_values(t) if host is None else np.array(host, order="C")), False
+        buf = np.empty(t._data.shape, t._data.dtype)
+    else:
+        buf = host_values(t) if host is None else np.array(host, order="C")
+    return buf, partial(from_host_into, t, buf)
+
+
+def _give_back(t: Tensor, release: Callable[[], Any]) -> None:
+    release()
+    mark_written(t)
 
 
 def from_host_into(t: Tensor, host: np.ndarray) -> None:

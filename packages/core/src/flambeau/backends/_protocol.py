@@ -180,6 +180,13 @@ OPTIONAL_KERNELS: dict[str, str] = {
     "to_numpy_shared": "to_numpy_shared(x) -> numpy array viewing x's memory, no copy (any "
     "strides; waits for pending work on x); writable where x is: the core reads it, and "
     "writes a collective's result into it (flambeau.distributed)",
+    "lend_host": "lend_host(x) -> (writable numpy view of x's memory, release) or None: "
+    "lends contiguous x's device memory to the host for a while (a collective of "
+    "flambeau.distributed's host engine), for devices whose memory is host memory (an "
+    "OpenCL CPU device: a buffer map). Waits for the work queued before; the host's "
+    "writes are visible to work queued after release(), which ends the loan (call it "
+    "once; the view must not be used after). None where it cannot lend x (then the core "
+    "copies). Reference: to_numpy / from_numpy",
     # Device memory shared with other libraries (DLPack) and copied between devices of one
     # backend without the host. References: through the host with to_numpy / from_numpy.
     "from_dlpack": "from_dlpack(obj) -> device array viewing the memory of obj, a DLPack "

@@ -221,18 +221,13 @@ def _check_sizes(name: str, big: Tensor, small: Tensor, size: int) -> None:
 def _writable(t: Tensor, keep: bool) -> tuple[np.ndarray, Callable[[], None]]:
     """A host array for a collective to write ``t``'s result into, and the step that puts
     it into ``t`` once complete."""
-    buf, shared = host.host_buffer(t, keep)
-    return buf, (partial(host.mark_written, t) if shared else partial(host.from_host_into, t,
-                                                                        buf))
+    return host.host_buffer(t, keep)
 
 
 def _store(t: Tensor, values: np.ndarray) -> None:
-    buf, shared = host.host_buffer(t, keep=False)
-    if shared:
-        np.copyto(buf, values)
-        host.mark_written(t)
-    else:
-        host.from_host_into(t, values)
+    buf, done = host.host_buffer(t, keep=False)
+    np.copyto(buf, values)
+    done()
 
 
 def _copy_rows(tensor_list: Sequence[Tensor], out: Tensor) -> None:
