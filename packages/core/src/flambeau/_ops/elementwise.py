@@ -264,7 +264,10 @@ def _extremum(op: str, input: Any, other: Any, wins: Any) -> Tensor:
 
 
 def _saved(*items: Any) -> tuple[Tensor, ...]:
-    return tuple(t for t in items if isinstance(t, Tensor))
+    for item in items:
+        if not isinstance(item, Tensor):
+            return tuple([t for t in items if isinstance(t, Tensor)])
+    return items  # (every operand a tensor, the common case: no new tuple)
 
 
 def rsub(input: Any, other: Any) -> Tensor:

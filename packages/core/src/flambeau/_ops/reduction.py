@@ -35,13 +35,18 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    if len(axes) == len(shape):  # (a full reduction: the common case, without the loop)
+        return (1,) * len(shape)
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
 def _expand_back(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
     kept = _kept_shape(shape, axes)
-    g = reshape(g, kept)
+    if STATE.enabled or g._strides is not None:
+        g = reshape(g, kept)
+    elif g._data.shape != kept:  # reshape of a C-ordered tensor recording nothing, unchecked
+        g = _wrap(g._k.reshape(g._data, kept), g._device, g._k)
     return g if kept == shape else expand(g, shape)
 
 
@@ -54,7 +59,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     """Sum over ``dim`` (all dimensions by default); bool and integers sum as int64."""
     if dtype is not None:
         input = cast(input, _dtypes.as_dtype(dtype))
-    elif input.dtype.kind in "biu" and input.dtype != _dtypes.int64:
+    elif input._data.dtype.kind in "biu" and input._data.dtype != _dtypes.int64:
         input = cast(input, _dtypes.int64)
     shape = input._data.shape
     axes = reduction_axes(dim, len(shape))

@@ -69,11 +69,17 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
     Scalar outputs need no gradient argument; others need one of their shape. The graph
     is freed afterwards unless ``retain_graph`` (or ``create_graph``) is true.
     """
+    if retain_graph is None:
+        retain_graph = create_graph
+    if (grad_tensors is None and getattr(tensors, "requires_grad", False)
+            and math.prod(tensors._data.shape) == 1):
+        # One scalar output (loss.backward()): _initial_grads' result, without its loop.
+        run_backward((tensors,), (_engine.implicit_grad(tensors),), retain_graph, create_graph,
+                     None, True)
+        return
     outputs = _as_list(tensors)
     grads, owned = _initial_grads(outputs, None if grad_tensors is None
                                   else _as_list(grad_tensors), "backward")
-    if retain_graph is None:
-        retain_graph = create_graph
     run_backward(outputs, grads, retain_graph, create_graph, grads_owned=owned)
 
 

@@ -178,7 +178,8 @@ def _dependencies(roots: Sequence[Any]) -> dict[Any, int]:
     """How many edges point at each node reachable from ``roots``."""
     counts: dict[Any, int] = {}
     stack = [r for r in roots if type(r) is Node]
-    visited = set(stack)
+    # Only a root can be met again after being pushed (one root: never, the graph is acyclic).
+    visited = set(stack) if len(stack) > 1 else ()
     while stack:
         for edge in stack.pop().next_edges:
             if edge is None:
@@ -188,7 +189,6 @@ def _dependencies(roots: Sequence[Any]) -> dict[Any, int]:
             else:
                 counts[edge] = 1
                 if type(edge) is Node and edge not in visited:
-                    visited.add(edge)
                     stack.append(edge)
     return counts
 
@@ -211,16 +211,24 @@ def run_backward(
     as is, a shared one is copied first so that in-place updates of one ``.grad`` never
     change another.
     """
-    starts = [edge_of(r) for r in roots]
-    counts = _dependencies(starts)
-    pending: dict[Any, list] = {}
-    for start, grad in zip(starts, grads):
-        _add_pending(pending, start, grad, grads_owned)
+    if len(roots) == 1:  # (one root, as loss.backward() has: the setup below, unlooped)
+        start = edge_of(roots[0])
+        starts = [start]
+        counts = _dependencies(starts)
+        pending: dict[Any, tuple[Tensor, bool]] = {start: (grads[0], grads_owned)}
+        ready = [] if start in counts else starts
+    else:
+        starts = [edge_of(r) for r in roots]
+        counts = _dependencies(starts)
+        pending = {}  # edge: (gradient, owned)
+        for start, grad in zip(starts, grads):
+            _add_pending(pending, start, grad, grads_owned)
+        ready = [s for s in dict.fromkeys(starts) if s not in counts]
     targets = {edge_of(t): i for i, t in enumerate(capture)} if capture is not None else None
     results: list[Tensor | None] = [None] * len(capture) if capture is not None else []
-    ready = [s for s in dict.fromkeys(starts) if s not in counts]
     callbacks: list[Callable[[], Any]] = []
-    _RUNNING.callbacks.append(callbacks)
+    running = _RUNNING.callbacks
+    running.append(callbacks)
     previous_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
@@ -269,10 +277,13 @@ def run_backward(
             for edge, g in zip(node.next_edges, input_grads):
                 if edge is None:
                     continue
-                if g is not None:
-                    owned = g is not grad and not (
-                        repeats and sum(1 for other in input_grads if other is g) > 1)
-                    _add_pending(pending, edge, g, owned)
+                if g is not None:  # (_add_pending, inlined: this runs once per edge)
+                    current = pending.get(edge)
+                    if current is None:
+                        pending[edge] = (g, g is not grad and not (
+                            repeats and sum(1 for other in input_grads if other is g) > 1))
+                    else:
+                        pending[edge] = (current[0] + g, True)
                 remaining = counts[edge] - 1
                 counts[edge] = remaining
                 if remaining == 0:
@@ -286,7 +297,7 @@ def run_backward(
             i += 1
     finally:
         STATE.enabled = previous_mode
-        _RUNNING.callbacks.pop()
+        running.pop()
     return results if capture is not None else None
 
 
@@ -390,10 +401,9 @@ def _retain(retained: weakref.ref, grad: Tensor, owned: bool) -> None:
 def _add_pending(pending: dict, edge: Any, grad: Tensor, is_owned: bool) -> None:
     current = pending.get(edge)
     if current is None:
-        pending[edge] = [grad, is_owned]
+        pending[edge] = (grad, is_owned)
     else:
-        current[0] = current[0] + grad
-        current[1] = True
+        pending[edge] = (current[0] + grad, True)
 
 
 def _shares_elements(t: Tensor) -> bool:
@@ -421,7 +431,7 @@ def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bo
         # accumulation would write through its shared elements.
         owned = (is_owned and not _shares_elements(grad)) or create_graph
         variable._grad = grad if owned else grad.detach().clone()
-    elif create_graph or _shares_elements(current):
+    elif create_graph or (current._strides is not None and _shares_elements(current)):
         variable._grad = current + grad
     else:
         current._k.binary("add", current._data, grad._data, out=current._data)
