@@ -17,7 +17,7 @@ import datetime
 from typing import Any
 
 from .. import _config, backends
-from .._device import Device
+from .._device import Device, unavailable_reason
 from ..errors import DistributedError, EngineUnavailableError
 from . import _mpi
 from ._host_engine import HostEngine
@@ -136,7 +136,7 @@ def _check_spec(spec: dict[str | None, str], backend: str) -> None:
                 f"backend {backend!r}: engine {name!r} is not available, as {where} offers no "
                 "collective engine of its own; 'mpi' serves every device (the default)")
         if not any(backends.get(t).device_count() for t in owners):  # a GPU-less "cuda:nccl"
-            why = "; ".join(f"{t}: {getattr(backends.get(t), 'unavailable_reason', str)()}"
+            why = "; ".join(f"{t}: {unavailable_reason(backends.get(t)) or 'no device'}"
                             for t in owners)
             raise DistributedError(
                 f"backend {backend!r}: engine {name!r} needs a device of {owners}, but there "
