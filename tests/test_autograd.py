@@ -318,3 +318,16 @@ def test_an_expanded_gradient_is_accumulated_without_writing_through():
     for _ in range(2):  # sum's gradient is an expand: the second backward adds into it
         y.sum().backward()
     np.testing.assert_allclose(y.grad.numpy(), np.full((2, 3), 2.0))
+
+
+def test_backward_from_several_roots_sums_their_gradients():
+    x = flambeau.tensor([1.0, 2.0], requires_grad=True)
+    w = flambeau.tensor([0.5, -1.0], requires_grad=True)
+    y = x * 3
+    z = (y * w).sum()  # reaches y, another root
+    flambeau.autograd.backward([y, z, y, w], [flambeau.ones(2), flambeau.tensor(2.0),
+                                              flambeau.tensor([1.0, 10.0]),
+                                              flambeau.ones(2)])
+    # y given twice: its gradients (1 + 1 and 1 + 10) add to z's (2 * w), then times 3.
+    assert x.grad.tolist() == [3 * (2 + 2 * 0.5), 3 * (11 + 2 * -1.0)]
+    assert w.grad.tolist() == [1 + 2 * 3.0, 1 + 2 * 6.0]

@@ -1,8 +1,9 @@
 """The lean paths of training steps (issue 16) against PyTorch and against the general
 compositions they stand in for: linear and mul's gradient straight on the kernels, the
 sigmoid and tanh gradients in one buffer, the cpu matmul that multiplies a few rows by a
-large transposed matrix the other way round, backward()'s implicit gradient, and
-reshape's checks."""
+large transposed matrix the other way round, the cpu kernels' one-element in-place writes
+and float reductions, backward()'s implicit gradient, the engine accumulating hookless
+leaves at once, and reshape's checks."""
 
 from __future__ import annotations
 
@@ -104,3 +105,71 @@ def test_reshape_refuses_bad_shapes(shape):
 
 def test_reshape_infers_one_size():
     assert flambeau.arange(6).reshape(-1, 2).tolist() == [[0, 1], [2, 3], [4, 5]]
+
+
+@pytest.mark.parametrize("other", ["same-shape", "frozen", "scalar", "broadcast", "0-d"])
+def test_mul_gradients_on_the_kernels_are_the_compositions_bit_for_bit(other):
+    rng = np.random.default_rng(2)
+    x = flambeau.tensor(rng.standard_normal((3, 4)).astype("float32"), requires_grad=True)
+    y = {"same-shape": flambeau.tensor(rng.standard_normal((3, 4)).astype("float32"),
+                                       requires_grad=True),
+         "frozen": flambeau.tensor(rng.standard_normal((3, 4)).astype("float32")),
+         "scalar": 2.5,
+         "broadcast": flambeau.tensor(rng.standard_normal(4).astype("float32"),
+                                      requires_grad=True),
+         "0-d": flambeau.tensor(1.5, requires_grad=True)}[other]
+    g = flambeau.tensor(rng.standard_normal((3, 4)).astype("float32"))
+    inputs = [t for t in (x, y) if isinstance(t, flambeau.Tensor) and t.requires_grad]
+    lean = flambeau.autograd.grad(x * y, inputs, g)  # (no graph recorded: the kernel path)
+    composed = flambeau.autograd.grad(x * y, inputs, g, create_graph=True)
+    for got, want in zip(lean, composed):
+        assert got.shape == want.shape and np.array_equal(got.numpy(), want.detach().numpy())
+
+
+@pytest.mark.parametrize("shape", [(1,), (), (1, 1), (3,)])
+@pytest.mark.parametrize("op", ["add", "mul", "sub"])
+def test_cpu_binary_into_an_operand_of_one_element_or_more(shape, op):
+    kernels = flambeau.ones(1)._k
+    a = np.full(shape, 1.5, np.float32)
+    b = np.full(shape, -0.25, np.float32)
+    want = {"add": a + b, "mul": a * b, "sub": a - b}[op]
+    dev, other = kernels.from_numpy(a), kernels.from_numpy(b)
+    assert kernels.binary(op, dev, other, out=dev) is dev
+    assert np.array_equal(kernels.to_numpy(dev), want) and dev.shape == shape
+    dev = kernels.from_numpy(a)
+    kernels.binary(op, other, 2.0, out=dev)  # into a third array
+    assert np.array_equal(kernels.to_numpy(dev), {"add": b + 2, "mul": b * 2, "sub": b - 2}[op])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int8", "bool"])
+@pytest.mark.parametrize("axes", [None, (0,), (0, 1)])
+def test_cpu_reduce_gives_arrays_of_the_input_dtype(dtype, axes):
+    kernels = flambeau.ones(1)._k
+    host = np.arange(6).reshape(2, 3).astype(dtype)
+    for op in ("sum", "max", "any"):
+        got = kernels.reduce(op, kernels.from_numpy(host), axes, False)
+        want = {"sum": np.sum(host, axes, dtype=host.dtype), "max": np.max(host, axes),
+                "any": np.any(host, axes)}[op]
+        assert type(got) is np.ndarray and got.dtype == want.dtype
+        assert np.array_equal(got, want)
+
+
+def test_hookless_leaves_accumulate_as_hooked_ones_do():
+    def run(hooks: bool) -> tuple[list, list]:
+        x = flambeau.tensor([1.5, -2.0], requires_grad=True)  # reached twice: summed first
+        y = flambeau.tensor([0.5, 3.0], requires_grad=True)
+        log: list = []
+        if hooks:  # a hooked leaf waits in the engine's queue; others accumulate at once
+            x.register_hook(lambda g: log.append(("x", g.tolist())))
+            y.register_post_accumulate_grad_hook(lambda t: log.append(("y", t.grad.tolist())))
+        grads = []
+        for _ in range(2):  # the second time into the existing .grad
+            (x * y * x + y.exp() * x).sum().backward()
+            grads.append((x.grad.tolist(), y.grad.tolist()))
+        return grads, log
+
+    plain, _ = run(False)
+    hooked, log = run(True)
+    assert plain == hooked
+    assert sorted(log) == sorted([("x", plain[0][0])] * 2 + [("y", plain[0][1]),
+                                                              ("y", plain[1][1])])

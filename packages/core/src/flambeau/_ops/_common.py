@@ -170,10 +170,13 @@ def unbroadcast(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     return reshape(_sum(grad, axes), shape)
 
 
+_EVERY_AXIS = tuple(tuple(range(ndim)) for ndim in range(8))  # (made once: x.sum() is common)
+
+
 def reduction_axes(dim: Any, ndim: int) -> tuple[int, ...]:
     """Axes for a reduction's ``dim`` argument (``None`` or ``()`` mean every axis)."""
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
-        return tuple(range(ndim))
+        return _EVERY_AXIS[ndim] if ndim < len(_EVERY_AXIS) else tuple(range(ndim))
     if type(dim) is int and 0 <= dim < ndim:
         return (dim,)
     if ndim == 0:  # as in PyTorch, a 0-d tensor has dimension 0 (or -1) to reduce over

@@ -34,15 +34,11 @@ from .shape import expand, movedim, reshape, stack, unbind, unsqueeze
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
-def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
-    if len(axes) == len(shape):  # (a full reduction: the common case, without the loop)
-        return (1,) * len(shape)
-    return tuple(1 if i in axes else s for i, s in enumerate(shape))
-
-
 def _expand_back(g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
-    kept = _kept_shape(shape, axes)
+    ndim = len(shape)  # the shape with the reduced axes kept as 1s: (a full reduction, unlooped)
+    kept = (1,) * ndim if len(axes) == ndim else tuple(
+        1 if i in axes else s for i, s in enumerate(shape))
     if STATE.enabled or g._strides is not None:
         g = reshape(g, kept)
     elif g._data.shape != kept:  # reshape of a C-ordered tensor recording nothing, unchecked
@@ -57,13 +53,14 @@ def _reduce(op: str, x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:
 @numpy_names
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (all dimensions by default); bool and integers sum as int64."""
-    if dtype is not None:
-        input = cast(input, _dtypes.as_dtype(dtype))
-    elif input._data.dtype.kind in "biu" and input._data.dtype != _dtypes.int64:
-        input = cast(input, _dtypes.int64)
-    shape = input._data.shape
+    data = input._data
+    if dtype is not None or (data.dtype.kind in "biu" and data.dtype != _dtypes.int64):
+        input = cast(input, _dtypes.int64 if dtype is None else _dtypes.as_dtype(dtype))
+        data = input._data
+    shape = data.shape
     axes = reduction_axes(dim, len(shape))
-    out = _reduce("sum", input, axes, keepdim)
+    k = input._k
+    out = _wrap(k.reduce("sum", data, axes, keepdim), input._device, k)
     if STATE.enabled and input.requires_grad:
         # g has the kept shape (keepdim) or the reduced one: reshaping to the kept shape
         # (reduced axes as 1s) then expanding serves both.

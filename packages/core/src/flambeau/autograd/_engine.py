@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # The tensor module (which imports this one) hands over its constructor when it loads: an
 # import inside a function costs about 1.5 us per call, a tenth of a tiny backward.
 _wrap: Callable[..., Tensor] = None  # type: ignore[assignment]
+_new = object.__new__
 
 
 def implicit_grad(out: Tensor) -> Tensor:
@@ -54,6 +55,7 @@ class AccumulateGrad:
     """Graph sink of a leaf tensor: adds the arriving gradient into ``tensor.grad``."""
 
     __slots__ = ("hooks", "variable")
+    next_edges = ()  # (a sink: the graph walk needs no type check to stop here)
 
     def __init__(self, variable: Tensor) -> None:
         self.variable = variable
@@ -166,7 +168,11 @@ def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
             outputs = [t] if outputs is None else [*outputs, t]
             t = t.alias
         pairs.append((t, t._version[0]))
-    node = out.grad_fn = Node(name, backward_fn, tuple(edges), tuple(pairs))
+    # Node.__init__'s work, inline: calling the class adds 0.1 us per recorded op
+    # (bench/bench_speed.py, the tiny autograd step).
+    node = out.grad_fn = _new(Node)
+    node._name, node.backward_fn, node.hooks = name, backward_fn, None
+    node.next_edges, node.saved = tuple(edges), tuple(pairs)
     if outputs is not None:
         for kept in outputs:
             kept.node = weakref.ref(node)
@@ -177,7 +183,7 @@ def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
 def _dependencies(roots: Sequence[Any]) -> dict[Any, int]:
     """How many edges point at each node reachable from ``roots``."""
     counts: dict[Any, int] = {}
-    stack = [r for r in roots if type(r) is Node]
+    stack = list(roots)
     # Only a root can be met again after being pushed (one root: never, the graph is acyclic).
     visited = set(stack) if len(stack) > 1 else ()
     while stack:
@@ -206,35 +212,32 @@ def run_backward(
     Without ``capture``: accumulate into the ``.grad`` of every leaf reached. With it:
     return the gradient of each tensor in ``capture`` and leave ``.grad`` alone.
 
-    Each pending gradient is kept with a flag saying whether the engine owns it (made it
-    itself and handed it nowhere else): an owned gradient may become a leaf's ``.grad``
-    as is, a shared one is copied first so that in-place updates of one ``.grad`` never
-    change another.
+    Each gradient is kept with a flag saying whether the engine owns it (made it itself
+    and handed it nowhere else): an owned gradient may become a leaf's ``.grad`` as is, a
+    shared one is copied first so that in-place updates of one ``.grad`` never change
+    another. ``ready`` holds (node, gradient, owned) for nodes whose gradient is complete;
+    ``pending`` the partial sums of nodes still waiting for another path.
     """
-    if len(roots) == 1:  # (one root, as loss.backward() has: the setup below, unlooped)
+    pending: dict[Any, tuple[Tensor, bool]] = {}
+    if len(roots) == 1:  # (one root, as loss.backward() has: never reached from itself)
         start = edge_of(roots[0])
-        starts = [start]
-        counts = _dependencies(starts)
-        pending: dict[Any, tuple[Tensor, bool]] = {start: (grads[0], grads_owned)}
-        ready = [] if start in counts else starts
+        counts = _dependencies((start,))
+        ready = [(start, grads[0], grads_owned)]
     else:
         starts = [edge_of(r) for r in roots]
-        counts = _dependencies(starts)
-        pending = {}  # edge: (gradient, owned)
+        counts = _dependencies(dict.fromkeys(starts))  # (a root given twice: counted once)
         for start, grad in zip(starts, grads):
             _add_pending(pending, start, grad, grads_owned)
-        ready = [s for s in dict.fromkeys(starts) if s not in counts]
+        ready = [(s, *pending.pop(s)) for s in dict.fromkeys(starts) if s not in counts]
     targets = {edge_of(t): i for i, t in enumerate(capture)} if capture is not None else None
-    results: list[Tensor | None] = [None] * len(capture) if capture is not None else []
-    callbacks: list[Callable[[], Any]] = []
+    results: list[Tensor | None] | None = [None] * len(capture) if capture is not None else None
     running = _RUNNING.callbacks
-    running.append(callbacks)
+    running.append(None)  # (this backward's callbacks: a list once one is queued)
     previous_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
         while ready:
-            node = ready.pop()
-            grad, is_owned = pending.pop(node)
+            node, grad, is_owned = ready.pop()
             hooks = node.hooks
             if type(node) is AccumulateGrad:
                 # As in PyTorch, a leaf's hooks run where its accumulator runs: in backward(),
@@ -277,33 +280,35 @@ def run_backward(
             for edge, g in zip(node.next_edges, input_grads):
                 if edge is None:
                     continue
-                if g is not None:  # (_add_pending, inlined: this runs once per edge)
-                    current = pending.get(edge)
-                    if current is None:
-                        pending[edge] = (g, g is not grad and not (
-                            repeats and sum(1 for other in input_grads if other is g) > 1))
-                    else:
-                        pending[edge] = (current[0] + g, True)
                 remaining = counts[edge] - 1
-                counts[edge] = remaining
-                if remaining == 0:
-                    if edge in pending:
-                        ready.append(edge)
-                    else:
-                        ready.extend(_release(edge, counts, pending))
-        i = 0
-        while i < len(callbacks):  # (a callback may queue another)
-            callbacks[i]()
-            i += 1
+                owned = g is not grad and not (
+                    repeats and sum(1 for other in input_grads if other is g) > 1)
+                if remaining:  # more paths to come: keep the sum so far
+                    counts[edge] = remaining
+                    if g is not None:
+                        _add_pending(pending, edge, g, owned)
+                    continue
+                current = pending.pop(edge, None) if pending else None
+                if current is not None:
+                    g, owned = current if g is None else (current[0] + g, True)
+                if g is None:
+                    ready.extend(_release(edge, counts, pending))
+                elif type(edge) is AccumulateGrad and edge.hooks is None and capture is None:
+                    _accumulate(edge.variable, g, owned, create_graph)  # (now, unqueued)
+                else:
+                    ready.append((edge, g, owned))
+        for callback in running[-1] or ():  # (a callback may queue another: the loop reaches it)
+            callback()
     finally:
         STATE.enabled = previous_mode
         running.pop()
-    return results if capture is not None else None
+    return results
 
 
 class _RunningBackwards(threading.local):
     def __init__(self) -> None:
-        self.callbacks: list[list[Callable[[], Any]]] = []  # one list per backward, innermost last
+        # One entry per backward, innermost last: None until a callback is queued.
+        self.callbacks: list[list[Callable[[], Any]] | None] = []
 
 
 _RUNNING = _RunningBackwards()
@@ -334,7 +339,10 @@ def queue_callback(callback: Callable[[], Any]) -> None:
             "queue_callback: final callbacks can only be installed during the backward pass "
             "(from a tensor or module hook while backward() or autograd.grad() runs); no "
             "backward is running")
-    running[-1].append(callback)
+    if running[-1] is None:
+        running[-1] = [callback]
+    else:
+        running[-1].append(callback)
 
 
 def _call_tensor_hooks(hooks: Hooks, grad: Tensor, is_owned: bool) -> tuple[Tensor, bool]:
@@ -376,8 +384,8 @@ def _call_post_accumulate_hooks(hooks: Hooks, variable: Tensor) -> None:
 
 def _release(node: Any, counts: dict, pending: dict) -> list:
     """``node`` got no gradient from any path (a backward rule returned None): pass that
-    on, so nodes behind it still run once their other paths have delivered. Returns the
-    nodes that became ready."""
+    on, so nodes behind it still run once their other paths have delivered. Returns
+    (node, gradient, owned) for the nodes that became ready."""
     ready, stack = [], [node]
     while stack:
         current = stack.pop()
@@ -388,7 +396,10 @@ def _release(node: Any, counts: dict, pending: dict) -> list:
                 continue
             counts[edge] -= 1
             if counts[edge] == 0:
-                (ready if edge in pending else stack).append(edge)
+                if edge in pending:
+                    ready.append((edge, *pending.pop(edge)))
+                else:
+                    stack.append(edge)
     return ready
 
 
@@ -417,14 +428,15 @@ def _shares_elements(t: Tensor) -> bool:
 
 
 def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bool) -> None:
-    if grad._data.shape != variable._data.shape:
+    data, grad_data = variable._data, grad._data
+    if grad_data.shape != data.shape:
         raise AutogradError(
             f"gradient of shape {list(grad.shape)} reached a leaf of shape "
             f"{list(variable.shape)}; this is a bug in a backward rule"
         )
-    if grad._data.dtype != variable._data.dtype:
+    if grad_data.dtype != data.dtype:
         grad = grad.to(variable.dtype)
-        is_owned = True
+        grad_data, is_owned = grad._data, True
     current = variable._grad
     if current is None:
         # An expanded gradient is not the engine's to hand out: later in-place
@@ -434,4 +446,5 @@ def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bo
     elif create_graph or (current._strides is not None and _shares_elements(current)):
         variable._grad = current + grad
     else:
-        current._k.binary("add", current._data, grad._data, out=current._data)
+        data = current._data
+        current._k.binary("add", data, grad_data, out=data)
