@@ -343,6 +343,30 @@ def test_fused_kernels_are_used_and_match_the_composition(name, monkeypatch):
         assert calls == [("adam_step", step) for step in range(1, 5)]
 
 
+@pytest.mark.parametrize("maximize", [False, True])
+def test_cpu_sgd_kernel_on_large_parameters_is_the_composition_bit_for_bit(maximize):
+    """The cpu kernel updates large parameters in cache-sized pieces (and strided ones
+    whole): the same rounding as the reference composition."""
+    from flambeau._ops.optim_steps import sgd_step
+
+    rng = np.random.default_rng(3)
+    shapes = [(300, 301), (70000,), (5,)]  # uneven pieces, a last short piece, one small
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    strided = rng.standard_normal((400, 200)).astype(np.float32).T  # not C-contiguous
+    arrays.append(strided)
+    grads.append(rng.standard_normal((200, 400)).astype(np.float32))
+    options = dict(lr=0.03, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                   maximize=maximize)
+    fused = [a.copy() if a.flags.c_contiguous else a.T.copy().T for a in arrays]
+    kernels_for(flambeau.device("cpu")).sgd_step(fused, grads, None, **options)
+    reference = [flambeau.tensor(a) for a in arrays]
+    with flambeau.no_grad():
+        sgd_step(reference, [flambeau.tensor(g) for g in grads], None, **options)
+    for got, want in zip(fused, reference):
+        assert np.array_equal(got, want.numpy())
+
+
 def test_fused_kernel_contract_is_documented():
     from flambeau.backends import OPTIONAL_KERNELS
 

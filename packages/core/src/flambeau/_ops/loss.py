@@ -157,8 +157,9 @@ def _class_targets(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tens
     unbatched = input.ndim == 1
     if unbatched:
         input, target = unsqueeze(input, 0), unsqueeze(target, 0)
-    expected = (input.shape[0], *input.shape[2:])
-    if tuple(target.shape) != expected:
+    shape = input._data.shape  # (not .shape: a Size per look, on every step)
+    expected = (shape[0], *shape[2:])
+    if tuple(target._data.shape) != expected:
         shape = list(input.shape[1:]) if unbatched else list(input.shape)
         want = [] if unbatched else list(expected)
         raise ShapeError(f"{op}: expected a target of shape {want} for an input of shape "
@@ -256,7 +257,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
     if not is_floating(input.dtype):
         raise DTypeError(f"cross_entropy: expected float logits, got dtype {input.dtype}")
-    if input.ndim >= 1 and tuple(target.shape) == tuple(input.shape):
+    shape = tuple(input._data.shape)  # (not .shape: a Size per look, on every step)
+    if shape and tuple(target._data.shape) == shape:
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     input, target, unbatched = _class_targets("cross_entropy", input, target)
     if (weight is None and label_smoothing == 0 and reduction != "none" and input.ndim == 2
@@ -293,13 +295,12 @@ def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
     entries, a mean or a sum — as one recorded node: the general path records about
     fifteen, which dominated small training steps. ``None`` when the case does not apply.
     """
-    classes = input.shape[1]
+    n, classes = input._data.shape
     if 0 <= ignore_index < classes:
         return None  # the ignored class may be among the targets
     extent = int_range(target)
     if extent is None or extent[0] < 0 or extent[1] >= classes:
         return None  # empty, meta, ignore_index or out of range: the general path decides
-    n = input.shape[0]
     flat = target if target.dtype == np.int64 else cast(target, np.dtype("int64"))
     kernel = fused_kernel("cross_entropy", input, dtypes=FLOAT_KERNEL_DTYPES)
     if kernel is not None:
@@ -311,10 +312,13 @@ def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
     total = k.reduce("sum", rows._data, None, False)
     scale = 1.0 / n if reduction == "mean" else 1.0
     out = _wrap(k.binary("mul", total, scale), input._device, k)
-    if needs_grad(input):
+    if STATE.enabled and input.requires_grad:
 
         def backward(g: Tensor) -> tuple:
-            return (_cross_entropy_grad(input, flat, ew.mul(g, scale)),)
+            if scale != 1.0:  # (on the kernel unless create_graph needs a recorded op)
+                g = ew.mul(g, scale) if STATE.enabled else _wrap(
+                    k.binary("mul", g._data, scale), g._device, k)
+            return (_cross_entropy_grad(input, flat, g),)
 
         name = "NllLossBackward0"  # PyTorch's name for the node a cross entropy ends in
         record(out, name, (input,), backward, (input,))

@@ -49,16 +49,26 @@ def adam_update(params: Sequence[Tensor], grads: Sequence[Tensor],
 def _by_device(params: Sequence[Tensor]) -> list[list[int] | None]:
     """Positions of ``params`` grouped by kernel set (device), order kept, as a fused
     kernel takes arrays of its own device only; ``[None]`` (everything) for one device."""
+    if not params:
+        return []
+    first = params[0]._k
+    for param in params:  # (one device, the common case: no grouping)
+        if param._k is not first:
+            break
+    else:
+        return [None]
     groups: dict[int, list[int]] = {}
     for i, param in enumerate(params):
         groups.setdefault(id(param._k), []).append(i)
-    return [None] if len(groups) == 1 else list(groups.values())
+    return list(groups.values())
 
 
 def _pick(items: Sequence[Tensor] | None, index: list[int] | None) -> list[Tensor] | None:
     if items is None:
         return None
-    return list(items) if index is None else [items[i] for i in index]
+    if index is None:
+        return items if type(items) is list else list(items)
+    return [items[i] for i in index]
 
 
 def _bump_versions(*groups: list[Tensor] | None) -> None:
