@@ -7,6 +7,7 @@ as methods by ``flambeau._methods``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import prod as _prod
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
@@ -280,6 +281,13 @@ class Tensor(TensorMethods):
 
         See :func:`flambeau.autograd.backward`.
         """
+        if gradient is None and self.requires_grad and _prod(self._data.shape) == 1:
+            # loss.backward(): autograd.backward's fast path, a call shorter (0.1 us of a
+            # tiny step's 10; bench/bench_speed.py)
+            _engine.run_backward((self,), (_engine.implicit_grad(self),),
+                                 create_graph if retain_graph is None else retain_graph,
+                                 create_graph, None, True)
+            return
         _autograd_backward(self, gradient, retain_graph, create_graph)
 
     # --- conversions --------------------------------------------------------------------

@@ -220,7 +220,8 @@ def run_backward(
     """
     pending: dict[Any, tuple[Tensor, bool]] = {}
     if len(roots) == 1:  # (one root, as loss.backward() has: never reached from itself)
-        start = edge_of(roots[0])
+        root = roots[0]
+        start = root.grad_fn or edge_of(root)
         counts = _dependencies((start,))
         ready = [(start, grads[0], grads_owned)]
     else:
@@ -428,7 +429,13 @@ def _shares_elements(t: Tensor) -> bool:
 
 
 def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bool) -> None:
-    data, grad_data = variable._data, grad._data
+    current, grad_data = variable._grad, grad._data
+    if current is not None and current._strides is None and not create_graph:
+        data = current._data  # (a second step's accumulation, the common case, checked first)
+        if data.shape == grad_data.shape and data.dtype == grad_data.dtype:
+            current._k.binary("add", data, grad_data, out=data)
+            return
+    data = variable._data
     if grad_data.shape != data.shape:
         raise AutogradError(
             f"gradient of shape {list(grad.shape)} reached a leaf of shape "
@@ -437,7 +444,6 @@ def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bo
     if grad_data.dtype != data.dtype:
         grad = grad.to(variable.dtype)
         grad_data, is_owned = grad._data, True
-    current = variable._grad
     if current is None:
         # An expanded gradient is not the engine's to hand out: later in-place
         # accumulation would write through its shared elements.
