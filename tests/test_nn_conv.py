@@ -167,6 +167,22 @@ def test_avg_pool2d(dev, config):
           dev=dev)
 
 
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=(3, 2)),
+                                dict(kernel_size=2, padding=1), dict(kernel_size=(1, 2))],
+                         ids=["2x2", "3x2", "padded", "1x2"])
+def test_avg_pool2d_grad_of_float32_tiles_of_width_2(kw):
+    """The float32 fast path for tiled windows two wide (values repeated in pairs by an
+    integer product) gives torch's gradient, infinities and NaN included."""
+    x = rand(2, 3, 6, 8, dtype="float32")
+    w = rand(*TF.avg_pool2d(torch.tensor(x), **kw).shape, dtype="float32")
+    w[0, 0, 0, :2] = [np.inf, np.nan]
+    fx, tx = flambeau.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (F.avg_pool2d(fx, **kw) * flambeau.tensor(w)).sum().backward()
+    (TF.avg_pool2d(tx, **kw) * torch.tensor(w)).sum().backward()
+    assert fx.grad.dtype == flambeau.float32
+    np.testing.assert_allclose(host(fx.grad), host(tx.grad), rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("size", [1, (3, 4), (4, None), (5, 3), (9, 8)])
 def test_adaptive_avg_pool2d(dev, size):
     check(lambda t: F.adaptive_avg_pool2d(t, size), lambda t: TF.adaptive_avg_pool2d(t, size),

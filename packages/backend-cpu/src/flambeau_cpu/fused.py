@@ -357,6 +357,11 @@ class FusedKernels:
         if all(s >= k for s, k in zip(stride, kernel)):  # windows do not overlap: assign
             tiled = all(s == k and (o - 1) * s + k == size for s, k, o, size in
                         zip(stride, kernel, (ho, wo), (hp, wp)))
+            if tiled and kernel[1] == 2 and g.dtype.itemsize == 4:
+                # Each row of g's values repeated in pairs, then kernel[0] times.
+                dxp = np.empty((n, c, ho, kernel[0], wp), grad.dtype)
+                dxp[...] = _in_pairs(g)[:, :, :, None, :]
+                return _crop(dxp.reshape(n, c, hp, wp), padding, x_shape)
             dxp = (np.empty if tiled else np.zeros)((n, c, hp, wp), grad.dtype)
             for i in range(kernel[0]):
                 for j in range(kernel[1]):
@@ -464,6 +469,18 @@ def _add_scaled(p: np.ndarray, g: np.ndarray, alpha) -> None:
         part = scaled[:piece.size]
         np.multiply(gf[s:s + UPDATE_CHUNK], alpha, out=part)
         np.add(piece, part, out=piece)
+
+
+def _in_pairs(a: np.ndarray) -> np.ndarray:
+    """4-byte ``a`` (..., w) as (..., 2 * w), each value twice in a row.
+
+    A value's bits widened to 64 and times 2**32 + 1 are the bits of the pair: two
+    contiguous passes, where writing every other element twice is slow (LeNet's first
+    avg_pool2d_grad: 0.37 -> 0.25 ms).
+    """
+    pairs = np.ascontiguousarray(a).view(np.uint32).astype(np.uint64)
+    pairs *= np.uint64(0x1_0000_0001)
+    return pairs.view(a.dtype)
 
 
 @functools.lru_cache(maxsize=64)
