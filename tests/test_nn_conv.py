@@ -418,3 +418,28 @@ def test_summary_of_a_lazy_cnn_on_meta():
     result = nn.summary(net, (2, 1, 28, 28), print_table=False)
     assert result.total_params == 6 * 25 + 6 + 16 * 6 * 25 + 16 + 16 * 10 + 10
     assert net[0].weight.is_uninitialized()
+
+
+@pytest.mark.parametrize("op", ["conv1d", "conv2d"])
+@pytest.mark.parametrize("frozen", [None, "input", "bias"])
+def test_conv_bias_added_in_place_is_the_broadcast_add_bit_for_bit(op, frozen):
+    """A fused kernel's output takes the bias in place, its gradient summed in the conv's
+    node: the same bits as adding it after, for values and every gradient."""
+    spatial = (9,) if op == "conv1d" else (7, 9)
+    x = rand(2, 3, *spatial, dtype="float32")
+    w = rand(4, 3, *(3,) * len(spatial), dtype="float32")
+    b = rand(4, dtype="float32")
+    g = rand(2, 4, *(s - 2 for s in spatial), dtype="float32")
+    conv = getattr(F, op)
+
+    def run(fused_bias: bool):
+        xs, ws, bs = (flambeau.tensor(a, requires_grad=name != frozen)
+                      for a, name in ((x, "input"), (w, "weight"), (b, "bias")))
+        out = conv(xs, ws, bs) if fused_bias else \
+            conv(xs, ws) + bs.reshape(-1, *(1,) * len(spatial))
+        out.backward(flambeau.tensor(g))
+        return [host(out)] + [host(t.grad) for t in (xs, ws, bs) if t.requires_grad]
+
+    for got, want in zip(run(True), run(False), strict=True):
+        assert np.array_equal(got, want)
+

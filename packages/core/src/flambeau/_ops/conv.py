@@ -189,18 +189,16 @@ def _conv_nd(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | Non
             f"than the dilated kernel "
             f"({' x '.join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))}); input "
             f"shape {list(input.shape)}, weight shape {list(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ShapeError(f"{op}: expected a bias of shape [{out_channels}], got "
+                         f"{list(bias.shape)}")
     w = weight
     if nd == 1:
         x, w = unsqueeze(x, 2), unsqueeze(w, 2)
         stride, padding, dilation = (1, *stride), (0, *padding), (1, *dilation)
-    out = conv2d_op(x, w, ConvArgs(stride, padding, dilation, groups))
+    out = conv2d_op(x, w, ConvArgs(stride, padding, dilation, groups), bias=bias)
     if nd == 1:
         out = squeeze_axes(out, (2,))
-    if bias is not None:
-        if tuple(bias.shape) != (out_channels,):
-            raise ShapeError(f"{op}: expected a bias of shape [{out_channels}], got "
-                             f"{list(bias.shape)}")
-        out = ew.add(out, reshape(bias, (out_channels,) + (1,) * nd))
     return squeeze_axes(out, (0,)) if unbatched else out
 
 
@@ -259,22 +257,35 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     return squeeze_axes(out, (0,)) if unbatched else out
 
 
-def conv2d_op(x: Tensor, w: Tensor, args: ConvArgs, fused: bool = True) -> Tensor:
-    """``conv2d`` of checked 4-d operands: the backend's fused kernel where it has one
-    (and ``fused``), else the composition."""
+def conv2d_op(x: Tensor, w: Tensor, args: ConvArgs, fused: bool = True,
+              bias: Tensor | None = None) -> Tensor:
+    """``conv2d`` of checked 4-d operands, plus ``bias`` (checked: one per output
+    channel, of ``x``'s dtype and device): the backend's fused kernel where it has one
+    (and ``fused``), else the composition.
+
+    The fused kernel's output is new, so the bias is added into it in place and its
+    gradient (the output gradient summed over all but the channels) taken in the same
+    node: the channel-broadcast add made a second output-sized array, 0.15 ms of LeNet's
+    first convolution (bench/bench_speed.py --rows lenet).
+    """
     kernel = fused_kernel("conv2d", x, fused)
     if kernel is None:
-        return _conv2d_composed(x, w, args, fused)
+        out = _conv2d_composed(x, w, args, fused)
+        return out if bias is None else ew.add(out, reshape(bias, (-1, 1, 1)))
     out = kernel(x, w, *args)
-    if needs_grad(x, w):
+    if bias is not None:
+        k, data = out._k, out._data
+        k.binary("add", data, k.reshape(bias._data, (data.shape[1], 1, 1)), out=data)
+    if needs_grad(x, w, bias):
         x_shape, w_shape = x._data.shape, w._data.shape
-        rx, rw = x.requires_grad, w.requires_grad
+        rx, rw, rb = x.requires_grad, w.requires_grad, getattr(bias, "requires_grad", False)
 
         def backward(g: Tensor) -> tuple:
             return (conv2d_grad_input_op(g, w, x_shape, args, fused) if rx else None,
-                    conv2d_grad_weight_op(g, x, w_shape, args, fused) if rw else None)
+                    conv2d_grad_weight_op(g, x, w_shape, args, fused) if rw else None,
+                    _sum(g, (0, 2, 3)) if rb else None)
 
-        record(out, "ConvolutionBackward0", (x, w), backward, (x, w))
+        record(out, "ConvolutionBackward0", (x, w, bias), backward, (x, w))
     return out
 
 
