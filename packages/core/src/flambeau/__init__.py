@@ -86,6 +86,7 @@ from ._dtypes import float64 as double
 from ._dtypes import int16 as short
 from ._dtypes import int32 as int
 from ._dtypes import int64 as long
+from ._ops.activation import relu, silu
 from ._ops.einsum import einsum
 from ._ops.elementwise import (
     abs,
@@ -127,13 +128,11 @@ from ._ops.elementwise import (
     neg,
     pow,
     reciprocal,
-    relu,
     remainder,
     round,
     rsqrt,
     sigmoid,
     sign,
-    silu,
     sin,
     sqrt,
     square,

@@ -35,6 +35,12 @@ class DTypeError(FlambeauError, TypeError):
     """A dtype is not supported by an operation or a device."""
 
 
+class ScalarTypeError(DTypeError, RuntimeError):
+    """A tensor has a dtype the operation does not take, where PyTorch raises a
+    ``RuntimeError`` (``one_hot`` of int32 indices, a float64 class weight beside float32
+    logits): both a :class:`DTypeError` and a ``RuntimeError``."""
+
+
 class DeviceMismatchError(FlambeauError, RuntimeError):
     """An operation got tensors that live on different devices."""
 
@@ -146,6 +152,7 @@ __all__ = [
     "MemoryOverlapError",
     "MetaDataError",
     "OutOfMemoryError",
+    "ScalarTypeError",
     "SerializationError",
     "ShapeError",
     "StateDictError",

@@ -11,7 +11,7 @@ from .._tensor import Tensor, _wrap
 from ..autograd import no_grad
 from ..autograd._engine import record
 from ..autograd._mode import STATE
-from ..errors import DTypeError, FlambeauIndexError, ShapeError
+from ..errors import DTypeError, FlambeauIndexError, ScalarTypeError, ShapeError
 from . import elementwise as ew
 from . import reduction
 from ._common import arange_like, cast, full_like_device, has_values, int_range, same_device
@@ -116,6 +116,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     >>> F.one_hot(flambeau.tensor([0, 2]), 3).tolist()
     [[1, 0, 0], [0, 0, 1]]
     """
+    if tensor.dtype != np.int64:  # PyTorch's words, RuntimeError
+        raise ScalarTypeError(f"one_hot is only applicable to index tensor of type LongTensor "
+                              f"(int64), got dtype {tensor.dtype}; convert it with .long()")
     if num_classes < 0:
         num_classes = int(tensor.max().item()) + 1
     if tensor.numel() and (tensor.min().item() < 0 or tensor.max().item() >= num_classes):

@@ -36,8 +36,10 @@ def check_inplace(target: Tensor, *others: Any) -> bool:
         return False
     if target.requires_grad and target.grad_fn is None:
         raise AutogradError(
-            "a leaf tensor that requires grad is being used in an in-place operation; wrap "
-            "the update in `with flambeau.no_grad():` (as optimizers do) or clone() it first"
+            "a leaf Variable that requires grad is being used in an in-place operation: a "
+            "leaf tensor that requires grad (a parameter, say) can't change while gradients "
+            "are recorded; wrap the update in `with flambeau.no_grad():` (as optimizers do) or "
+            "clone() it first"
         )
     if target._base is not None:
         raise AutogradError(
@@ -59,16 +61,26 @@ def snapshot(target: Tensor) -> Tensor:
     return out
 
 
-def commit_inplace(target: Tensor, result: Tensor) -> Tensor:
-    """Write ``result`` into ``target``'s storage and hand it ``result``'s graph node."""
+def commit_inplace(target: Tensor, result: Tensor, keeps_output: bool = False) -> Tensor:
+    """Write ``result`` into ``target``'s storage and hand it ``result``'s graph node.
+
+    Where that node's rule reads the output (``relu_``, ``exp_``; ``keeps_output`` for a
+    composite whose PyTorch rule does), it now reads ``target``, whose later in-place
+    changes must then fail its backward as PyTorch's do: the node checks ``target``'s
+    version too."""
     if tuple(result.shape) != tuple(target.shape):
         raise ShapeError(f"output with shape {list(target.shape)} doesn't match the broadcast "
                          f"shape {list(result.shape)}")
     target._k.assign(target._data, cast(result, target.dtype)._data)
     target._version[0] += 1
-    if result.grad_fn is not None:
-        target.grad_fn = result.grad_fn
+    node = result.grad_fn
+    if node is not None:
+        target.grad_fn = node
         target.requires_grad = True
+        if keeps_output or any(t._version is result._version for t, _ in node.saved):
+            alias = target.detach()
+            alias._base = None  # (as SavedOutput's: no reference cycle through the node)
+            node.saved = (*node.saved, (alias, target._version[0]))
     return target
 
 
@@ -114,13 +126,13 @@ def binary_(op: str, target: Tensor, other: Any) -> Tensor:
     return commit_inplace(target, _FUNCTIONS[op](snapshot(target), other))
 
 
-def apply_(target: Tensor, fn: Any, *args: Any, **kwargs: Any) -> Tensor:
+def apply_(target: Tensor, fn: Any, *args: Any, keeps_output: bool = False) -> Tensor:
     """``target = fn(target, ...)`` in place (for unary and composite ops)."""
     track = check_inplace(target, *args)
-    result = fn(snapshot(target) if track else target, *args, **kwargs)
+    result = fn(snapshot(target) if track else target, *args)
     if not track and result.grad_fn is not None:
         result = result.detach()
-    return commit_inplace(target, result)
+    return commit_inplace(target, result, keeps_output)
 
 
 def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:

@@ -18,7 +18,7 @@ from .._tensor import Tensor, _wrap
 from ..autograd import no_grad
 from ..autograd._engine import record
 from ..autograd._mode import STATE
-from ..errors import DTypeError, FlambeauIndexError, ShapeError
+from ..errors import DTypeError, FlambeauIndexError, ScalarTypeError, ShapeError
 from . import elementwise as ew
 from . import reduction as red
 from ._common import (
@@ -172,8 +172,11 @@ def _class_weights(op: str, input: Tensor, target: Tensor, weight: Tensor | None
     """Per-element class weights (0 where ignored), the ignore mask and the targets with
     ignored entries set to 0; checks the weight's shape and the targets' range."""
     classes = input.shape[1]
-    _bfloat16_mismatch(op, input, weight, "a weight")
     if weight is not None:
+        if weight.dtype != input.dtype:  # PyTorch refuses it too (a RuntimeError)
+            raise ScalarTypeError(f"{op}: expected scalar type {input.dtype} but found "
+                                  f"{weight.dtype}: the class weight must have the input's "
+                                  f"dtype; convert it with weight.to({input.dtype})")
         same_device(op, input, weight)
         if tuple(weight.shape) != (classes,):
             raise ShapeError(f"{op}: weight must have shape [{classes}] (one per class of "
@@ -192,7 +195,7 @@ def _class_weights(op: str, input: Tensor, target: Tensor, weight: Tensor | None
     if weight is None:
         w = cast(ew.logical_not(ignored), input.dtype)
     else:
-        w = ew.where(ignored, 0.0, take(cast(weight, input.dtype), safe, 0))
+        w = ew.where(ignored, 0.0, take(weight, safe, 0))
     return w, ignored, safe
 
 

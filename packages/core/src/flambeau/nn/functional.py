@@ -20,12 +20,14 @@ from .._ops.activation import (
     hardswish,
     leaky_relu,
     mish,
+    relu,
     selu,
+    silu,
     softplus,
 )
 from .._ops.attention import multi_head_attention_forward, scaled_dot_product_attention
 from .._ops.conv import conv1d, conv2d, conv_transpose2d
-from .._ops.elementwise import gelu, relu, sigmoid, silu, tanh
+from .._ops.elementwise import gelu, sigmoid, tanh
 from .._ops.embedding import embedding, one_hot
 from .._ops.linalg import linear
 from .._ops.loss import (

@@ -17,7 +17,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -28,13 +28,13 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class GELU(Module):
@@ -49,13 +49,6 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
-
-
-class SiLU(Module):
-    """``x * sigmoid(x)``."""
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input)
 
 
 class Sigmoid(Module):
@@ -113,7 +106,7 @@ class ELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -129,10 +122,16 @@ class _Elementwise(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return type(self).fn(input)
+        return type(self).fn(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
+
+
+class SiLU(_Elementwise):
+    """``x * sigmoid(x)``."""
+
+    fn = F.silu
 
 
 class SELU(_Elementwise):
@@ -151,12 +150,14 @@ class Hardswish(_Elementwise):
     """0 up to -3, ``x`` from 3, ``x * (x + 3) / 6`` between."""
 
     fn = F.hardswish
+    extra_repr = Module.extra_repr  # (PyTorch's shows no inplace)
 
 
 class Hardsigmoid(_Elementwise):
     """``clamp(x / 6 + 1/2, 0, 1)``."""
 
     fn = F.hardsigmoid
+    extra_repr = Module.extra_repr
 
 
 class Softplus(Module):

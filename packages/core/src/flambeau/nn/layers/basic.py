@@ -62,7 +62,7 @@ class Dropout1d(Dropout):
     training, scaling the rest by ``1 / (1 - p)``."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout1d(input, self.p, self.training)
+        return F.dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(Dropout):
@@ -70,7 +70,7 @@ class Dropout2d(Dropout):
     (a 3-d input is taken as (N, C, L), as in PyTorch)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout2d(input, self.p, self.training)
+        return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
 class Upsample(Module):
