@@ -1,7 +1,8 @@
 """flambeau against PyTorch where it used to differ: ``inplace=True`` on activations and
 dropout (computed out of place before), ``one_hot`` of indices that are not int64 and a
 class ``weight`` of another dtype than the logits in ``cross_entropy``/``nll_loss``
-(both accepted before; PyTorch raises a ``RuntimeError``)."""
+(both accepted before; PyTorch raises a ``RuntimeError``), ``one_hot`` of an empty tensor
+without ``num_classes``, and a soft-target class weight of a wider dtype (promoted)."""
 
 from __future__ import annotations
 
@@ -275,3 +276,34 @@ def test_class_weight_of_the_input_dtype_matches_torch(device, name, dtype):
                flambeau.tensor(w.astype(dtype), device=device))
     assert_same(got, loss(torch, torch.tensor(x), torch.tensor(t),
                           torch.tensor(w.astype(dtype))))
+
+
+def test_one_hot_of_an_empty_tensor(device):
+    empty = np.zeros(0, np.int64)
+    with pytest.raises(RuntimeError, match="Can not infer total number of classes"):
+        torch.nn.functional.one_hot(torch.tensor(empty), -1)
+    with pytest.raises(flambeau.errors.ShapeError, match=r"infer the number of classes.*"
+                                                         r"pass num_classes"):
+        flambeau.nn.functional.one_hot(flambeau.tensor(empty, device=device), -1)
+    assert_same(flambeau.nn.functional.one_hot(flambeau.tensor(empty, device=device), 3),
+                torch.nn.functional.one_hot(torch.tensor(empty), 3))
+
+
+@pytest.mark.parametrize(("input_dtype", "weight_dtype", "smoothing"), [
+    ("float32", "float64", 0.0), ("float64", "float32", 0.0), ("float32", "float64", 0.1)])
+def test_soft_target_class_weight_promotes_like_torch(input_dtype, weight_dtype, smoothing):
+    """With class probabilities as targets PyTorch takes a weight of another dtype and
+    promotes: the loss has the wider dtype, the input's gradient the input's."""
+    x, t = rand(4, 3, dtype=input_dtype), rand(4, 3, dtype=input_dtype)
+    w = np.array([1.0, 2.0, 0.5], weight_dtype)
+    results = []
+    for lib in LIBS:
+        xs = lib.tensor(x, requires_grad=True)
+        loss = lib.nn.functional.cross_entropy(xs, lib.tensor(t), weight=lib.tensor(w),
+                                               label_smoothing=smoothing)
+        loss.backward()
+        results.append((loss, xs.grad))
+    (f_loss, f_grad), (t_loss, t_grad) = results
+    assert str(f_loss.dtype).split(".")[-1] == str(t_loss.dtype).split(".")[-1] == "float64"
+    assert_same(f_loss, t_loss, rtol=1e-6, atol=1e-7)  # (float32 log-softmax either way)
+    assert_same(f_grad, t_grad, rtol=1e-6, atol=1e-7)

@@ -120,6 +120,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise ScalarTypeError(f"one_hot is only applicable to index tensor of type LongTensor "
                               f"(int64), got dtype {tensor.dtype}; convert it with .long()")
     if num_classes < 0:
+        if not tensor.numel():
+            raise ShapeError("one_hot: can not infer the number of classes from an empty "
+                             "tensor; pass num_classes")
         num_classes = int(tensor.max().item()) + 1
     if tensor.numel() and (tensor.min().item() < 0 or tensor.max().item() >= num_classes):
         raise ShapeError(f"one_hot: class values must be in [0, {num_classes}), got "

@@ -372,9 +372,10 @@ def _cross_entropy_grad(logits: Tensor, target: Tensor, grad: Tensor) -> Tensor:
 
 
 def _class_sum(x: Tensor, weight: Tensor | None) -> Tensor:
-    """``sum(x * weight, dim=1)`` with ``weight`` (C,) broadcast along dimension 1."""
+    """``sum(x * weight, dim=1)`` with ``weight`` (C,) broadcast along dimension 1 (and
+    the dtypes promoted, as PyTorch's soft-target cross entropy does)."""
     if weight is not None:
-        x = ew.mul(x, reshape(cast(weight, x.dtype), (1, -1) + (1,) * (x.ndim - 2)))
+        x = ew.mul(x, reshape(weight, (1, -1) + (1,) * (x.ndim - 2)))
     return red.sum(x, 1)
 
 
