@@ -442,4 +442,3 @@ def test_conv_bias_added_in_place_is_the_broadcast_add_bit_for_bit(op, frozen):
 
     for got, want in zip(run(True), run(False), strict=True):
         assert np.array_equal(got, want)
-

@@ -318,10 +318,7 @@ def _plain_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
     if STATE.enabled and input.requires_grad:
 
         def backward(g: Tensor) -> tuple:
-            if scale != 1.0:  # (on the kernel unless create_graph needs a recorded op)
-                g = ew.mul(g, scale) if STATE.enabled else _wrap(
-                    k.binary("mul", g._data, scale), g._device, k)
-            return (_cross_entropy_grad(input, flat, g),)
+            return (_cross_entropy_grad(input, flat, ew.mul(g, scale)),)
 
         name = "NllLossBackward0"  # PyTorch's name for the node a cross entropy ends in
         record(out, name, (input,), backward, (input,))

@@ -59,8 +59,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
         data = input._data
     shape = data.shape
     axes = reduction_axes(dim, len(shape))
-    k = input._k
-    out = _wrap(k.reduce("sum", data, axes, keepdim), input._device, k)
+    out = _reduce("sum", input, axes, keepdim)
     if STATE.enabled and input.requires_grad:
         # g has the kept shape (keepdim) or the reduced one: reshaping to the kept shape
         # (reduced axes as 1s) then expanding serves both.

@@ -71,12 +71,6 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
     """
     if retain_graph is None:
         retain_graph = create_graph
-    if (grad_tensors is None and getattr(tensors, "requires_grad", False)
-            and math.prod(tensors._data.shape) == 1):
-        # One scalar output (loss.backward()): _initial_grads' result, without its loop.
-        run_backward((tensors,), (_engine.implicit_grad(tensors),), retain_graph, create_graph,
-                     None, True)
-        return
     outputs = _as_list(tensors)
     grads, owned = _initial_grads(outputs, None if grad_tensors is None
                                   else _as_list(grad_tensors), "backward")

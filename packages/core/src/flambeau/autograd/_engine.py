@@ -429,13 +429,7 @@ def _shares_elements(t: Tensor) -> bool:
 
 
 def _accumulate(variable: Tensor, grad: Tensor, is_owned: bool, create_graph: bool) -> None:
-    current, grad_data = variable._grad, grad._data
-    if current is not None and current._strides is None and not create_graph:
-        data = current._data  # (a second step's accumulation, the common case, checked first)
-        if data.shape == grad_data.shape and data.dtype == grad_data.dtype:
-            current._k.binary("add", data, grad_data, out=data)
-            return
-    data = variable._data
+    current, data, grad_data = variable._grad, variable._data, grad._data
     if grad_data.shape != data.shape:
         raise AutogradError(
             f"gradient of shape {list(grad.shape)} reached a leaf of shape "
