@@ -138,13 +138,15 @@ def _is_bool(x: Any) -> bool:
 def mul(input: Any, other: Any) -> Tensor:
     """``input * other`` with broadcasting."""
     out, a, b = _binary("mul", input, other)
-    if _grad_enabled_for(a, b):
-        # A partial of a module function: quicker to make and to call than a closure (mul
-        # runs for every gate of every RNN step; bench/bench_speed.py's autograd step).
-        rule = partial(_mul_backward, a, b, a.requires_grad, getattr(b, "requires_grad", False),
-                       a._data.shape, _shape(b))
-        operands = (a, b)
-        record(out, "MulBackward0", operands, rule, operands if isinstance(b, Tensor) else (a,))
+    rb = getattr(b, "requires_grad", False)
+    if (a.requires_grad or rb) and STATE.enabled:
+        # A partial of a module function: quicker to make and to call than a closure, and
+        # the checks inline (mul runs for every gate of every RNN step; bench_speed.py's
+        # autograd step).
+        operands, is_tensor = (a, b), isinstance(b, Tensor)
+        rule = partial(_mul_backward, a, b, a.requires_grad, rb, a._data.shape,
+                       b._data.shape if is_tensor else ())
+        record(out, "MulBackward0", operands, rule, operands if is_tensor else (a,))
     return out
 
 
@@ -154,9 +156,9 @@ def _mul_backward(a: Tensor, b: Any, ra: bool, rb: bool, sa: tuple[int, ...],
     say no gradient is needed). Without create_graph, broadcasting or promotion: one kernel
     call each."""
     gd = g._data
-    if (not STATE.enabled and isinstance(b, Tensor)
-            and gd.shape == sa == sb == a._data.shape == b._data.shape
-            and gd.dtype == a._data.dtype == b._data.dtype):
+    # (Tensor operands of one shape: _binary gave them one dtype too.)
+    if not STATE.enabled and gd.shape == sa == sb and gd.dtype == a._data.dtype and isinstance(
+            b, Tensor):
         k, device = g._k, g._device
         return (_wrap(k.binary("mul", gd, b._data), device, k) if ra else None,
                 _wrap(k.binary("mul", gd, a._data), device, k) if rb else None)
