@@ -82,8 +82,61 @@ def test_inplace_change_of_saved_tensor_is_detected():
     c = b * b  # saves b
     b.add_(1)
     with pytest.raises(AutogradError, match=r"modified by an in-place operation.*MulBackward0.*"
-                       r"version 1; expected version 0"):
+                       r"written after it was saved \(it is now at version 1\)"):
         c.sum().backward()
+
+
+def test_only_writes_after_saving_fail_the_backward():
+    a = flambeau.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 2
+    b.add_(1)  # written before mul saves it: its values are the ones the rule reads
+    (b * b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [12.0, 20.0])
+    c = a * 2
+    d = c * c
+    with flambeau.no_grad():
+        flambeau.ones(2).add_(1)  # (writes elsewhere change nothing)
+    d.sum().backward(retain_graph=True)
+    c.add_(1)
+    with pytest.raises(AutogradError, match="written after it was saved"):
+        d.sum().backward()
+
+
+@pytest.mark.parametrize("write", ["slice", "detached", "unbind"])
+def test_writes_through_views_of_a_never_written_tensor_fail_the_backward(write):
+    a = flambeau.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 2  # not written or viewed yet: its version is the shared unwritten one
+    c = b * b
+    with flambeau.no_grad():
+        {"slice": lambda: b[0:1].add_(1), "detached": lambda: b.detach().mul_(2),
+         "unbind": lambda: b.unbind()[1].zero_()}[write]()
+    assert b._version[0] == 1
+    with pytest.raises(AutogradError, match=r"MulBackward0 was written after it was saved"):
+        c.sum().backward()
+
+
+def test_an_output_saved_by_an_inplace_op_is_checked_like_pytorchs():
+    a = flambeau.tensor([-1.0, 2.0], requires_grad=True)
+    d = a * 1
+    d.relu_()  # relu's rule reads its output: now d, saved after the write
+    d.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [0.0, 1.0])
+    e = a * 1
+    e.relu_()
+    with flambeau.no_grad():
+        e.add_(1)
+    with pytest.raises(AutogradError, match="written after it was saved"):
+        e.sum().backward()
+    f = a * 1
+    f.mul_(f)  # mul saved f itself, which the write then changed (PyTorch raises too)
+    with pytest.raises(AutogradError, match="written after it was saved"):
+        f.sum().backward()
+
+
+def test_an_unwritten_version_cannot_be_bumped_by_hand():
+    t = flambeau.ones(2)
+    with pytest.raises(TypeError):  # (every write goes through autograd's bump_version)
+        t._version[0] += 1
 
 
 def test_inplace_on_leaf_requiring_grad_is_refused():

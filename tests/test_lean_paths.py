@@ -175,6 +175,30 @@ def test_hookless_leaves_accumulate_as_hooked_ones_do():
                                                               ("y", plain[1][1])])
 
 
+def test_a_hook_registered_during_backward_on_a_leaf_sees_its_whole_gradient():
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = lib.tensor([3.0, 4.0], requires_grad=True)
+        z = x * 2
+        log = []
+        z.register_hook(lambda g: x.register_hook(lambda gx: log.append(gx.tolist())) and None)
+        ((z * y).sum() + (x * x).sum()).backward()
+        return log, x.grad.tolist()
+
+    assert run(flambeau) == run(torch) == ([[8.0, 12.0]], [8.0, 12.0])
+
+
+def test_a_leaf_waiting_behind_a_node_that_gets_no_gradient_still_accumulates():
+    from flambeau.autograd._engine import record
+
+    x = flambeau.tensor(2.0, requires_grad=True)
+    hidden = x * 3  # gets no gradient: its leaf, waiting with x * 5's part, runs from there
+    blocked = hidden * 1.0
+    record(blocked, "NoGradBackward", (hidden,), lambda g: (None,))
+    (blocked + x * 5).backward()
+    assert x.grad.item() == 5.0
+
+
 @pytest.mark.parametrize("shape", [(256, 10), (3, 64), (5, 65), (1, 10), (4, 1)])
 def test_cpu_softmax_and_cross_entropy_grad_sum_along_rows_as_numpy_does(shape):
     """The cpu kernels take short rows' maxima through a transposed copy (fast, exact in

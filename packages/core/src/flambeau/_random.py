@@ -21,6 +21,7 @@ from ._device import resolve_device
 from ._ops import elementwise as ew
 from ._ops.shape import reshape
 from ._tensor import Tensor, _wrap
+from .autograd._engine import bump_version
 from .errors import DTypeError
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default CPU seed
@@ -289,7 +290,7 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *,
     # Straight into this tensor's memory: no words, no temporary, no copy (the common
     # case, initialising a parameter; bench/bench_init.py).
     fill(self, *(generator or default_generator).take(self.numel()), a, b)
-    self._version[0] += 1
+    bump_version(self)
     return self
 
 

@@ -71,7 +71,7 @@ class Tensor(TensorMethods):
     _device: Device
     _k: Any  # the device's kernel set
     _grad: Tensor | None
-    _version: list[int]  # shared with views: bumped by in-place writes
+    _version: list[int] | tuple[int, int]  # shared with views: see autograd's bump_version
     _acc: _engine.AccumulateGrad | None
     _base: Tensor | None  # the tensor whose storage a view or alias shares
     _strides: tuple[int, ...] | None
@@ -186,7 +186,7 @@ class Tensor(TensorMethods):
     def detach(self) -> Tensor:
         """A new tensor sharing storage (and version counter) but outside the graph."""
         out = _wrap(self._data, self._device, self._k)
-        out._version = self._version
+        out._version = _engine.shared_version(self)
         out._base = self
         out._strides = self._strides
         return out
@@ -401,7 +401,7 @@ def _wrap(data: Any, device: _device.Device, kernels: Any) -> Tensor:
     t.requires_grad = False
     t._grad = None
     t.grad_fn = None
-    t._version = [0]
+    t._version = _engine.UNWRITTEN
     t._acc = None
     t._base = None
     t._strides = None

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor, shares_elements
+from ..autograd._engine import bump_version
 from ..errors import MemoryOverlapError
 
 __all__ = ["device_array", "from_host_into", "host_buffer", "host_values", "mark_written",
@@ -76,12 +77,12 @@ def from_host_into(t: Tensor, host: np.ndarray) -> None:
     k = t._k
     adopt = getattr(k, "from_numpy_shared", None)
     k.assign(t._data, adopt(host) if adopt is not None else k.from_numpy(host))
-    t._version[0] += 1
+    bump_version(t)
 
 
 def mark_written(t: Tensor) -> None:
     """Record that ``t``'s memory was written in place (autograd checks saved tensors)."""
-    t._version[0] += 1
+    bump_version(t)
 
 
 def device_array(t: Tensor, write: bool = False) -> Any:
@@ -103,4 +104,4 @@ def scale_into(dst: Tensor, src: Tensor, factor: float) -> None:
     """``dst = src * factor`` in one pass (``src`` of ``dst``'s shape, dtype and device):
     DDP's staging copy with the average's division folded in."""
     dst._k.binary("mul", src._data, float(factor), out=dst._data)
-    dst._version[0] += 1
+    bump_version(dst)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._tensor import Tensor, _wrap
-from ..autograd._engine import record
+from ..autograd._engine import bump_version, record
 from ..backends import normalize_axis
 from ..errors import FlambeauIndexError, ShapeError
 from ._common import (
@@ -358,7 +358,7 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
         if value._data.shape != target_shape and value.ndim > len(target_shape):
             data = reshape(value, target_shape)._data
         input._k.setitem(input._data, kernel_index, data)
-        input._version[0] += 1
+        bump_version(input)
         return
     result = _functional_setitem(snapshot(input), items, value)
     commit_inplace(input, result)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import _dtypes
 from .._tensor import Tensor, _wrap, shares_elements
-from ..autograd._engine import AutogradError
+from ..autograd._engine import AutogradError, bump_version, shared_version
 from ..autograd._mode import STATE
 from ..backends import broadcast_shape
 from ..errors import DTypeError, MemoryOverlapError, ShapeError
@@ -72,15 +72,16 @@ def commit_inplace(target: Tensor, result: Tensor, keeps_output: bool = False) -
         raise ShapeError(f"output with shape {list(target.shape)} doesn't match the broadcast "
                          f"shape {list(result.shape)}")
     target._k.assign(target._data, cast(result, target.dtype)._data)
-    target._version[0] += 1
+    bump_version(target)
     node = result.grad_fn
     if node is not None:
         target.grad_fn = node
         target.requires_grad = True
-        if keeps_output or any(t._version is result._version for t, _ in node.saved):
+        version = shared_version(result)  # (else every unwritten tensor's would match)
+        if keeps_output or any(t._version is version for t in node.saved):
             alias = target.detach()
             alias._base = None  # (as SavedOutput's: no reference cycle through the node)
-            node.saved = (*node.saved, (alias, target._version[0]))
+            node.save_now(alias)
     return target
 
 
@@ -121,7 +122,7 @@ def binary_(op: str, target: Tensor, other: Any) -> Tensor:
         else:
             raise TypeError(f"{op}_: unsupported operand type {type(other).__name__}")
         target._k.binary(op, target._data, operand, out=target._data)
-        target._version[0] += 1
+        bump_version(target)
         return target
     return commit_inplace(target, _FUNCTIONS[op](snapshot(target), other))
 
@@ -174,7 +175,7 @@ def fill_(self: Tensor, value: Any) -> Tensor:
     if check_inplace(self):
         return commit_inplace(self, _overwrite(self, scalar_for(value, self.dtype)))
     self._k.assign(self._data, scalar_for(value, self.dtype))
-    self._version[0] += 1
+    bump_version(self)
     return self
 
 
@@ -203,7 +204,7 @@ def copy_(self: Tensor, src: Any) -> Tensor:
     if check_inplace(self, src):
         return commit_inplace(self, _overwrite(self, cast(src, self.dtype)))
     self._k.assign(self._data, cast(src, self.dtype)._data)
-    self._version[0] += 1
+    bump_version(self)
     return self
 
 

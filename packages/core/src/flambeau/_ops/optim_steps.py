@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._tensor import Tensor
+from ..autograd._engine import bump_version
 from . import elementwise as ew
 from ._dispatch import fused_kernel
 from .inplace import binary_
@@ -75,7 +76,7 @@ def _bump_versions(*groups: list[Tensor] | None) -> None:
     """A fused kernel writes arrays in place behind autograd's back: count the writes."""
     for group in groups:
         for t in group or ():
-            t._version[0] += 1
+            bump_version(t)
 
 
 def sgd_step(params: Sequence[Tensor], grads: Sequence[Tensor],

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import _dtypes
 from .._tensor import Tensor, _wrap, shares_elements
-from ..autograd._engine import record
+from ..autograd._engine import record, shared_version
 from ..autograd._mode import STATE
 from ..backends import broadcast_shape, normalize_axes, normalize_axis
 from ..errors import ShapeError
@@ -131,7 +131,7 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
 
 def _alias(input: Tensor) -> Tensor:
     out = _wrap(input._data, input._device, input._k)
-    out._version = input._version
+    out._version = shared_version(input)
     out._strides = input._strides
     return record(out, "AliasBackward0", (input,), lambda g: (g,))
 
@@ -325,7 +325,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
 def slice_tensor(input: Tensor, index: tuple) -> Tensor:
     """Basic slicing (ints and slices) as a differentiable view."""
     out = _wrap(input._k.getitem(input._data, index), input._device, input._k)
-    out._version = input._version
+    out._version = shared_version(input)
     out._base = input
     out._strides = _sliced(input, index, out)
     if STATE.enabled and input.requires_grad:
@@ -456,7 +456,7 @@ def disjoint_views(input: Tensor, indices: Sequence[tuple], name: str) -> tuple[
     strides = _slice_strides(input, indices[0]) if indices else None
     for index in indices:
         view = _wrap(kernels.getitem(data, index), input._device, kernels)
-        view._version = input._version
+        view._version = shared_version(input)
         view._base = input
         view._strides = None if strides is None else layout(view._data.shape, strides)
         if track:

@@ -14,7 +14,7 @@ without hooks costs the walk one ``is None`` check per node. Callbacks queued wi
 
 from __future__ import annotations
 
-import threading
+import itertools
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -68,13 +68,14 @@ class AccumulateGrad:
 class Node:
     """The backward step of one operation; ``tensor.grad_fn`` points at it."""
 
-    __slots__ = ("__weakref__", "_name", "backward_fn", "hooks", "next_edges", "saved")
+    __slots__ = ("__weakref__", "_name", "backward_fn", "hooks", "next_edges", "saved", "stamp")
 
     def __init__(self, name: str, backward_fn: Callable, next_edges: tuple, saved: tuple) -> None:
         self._name = name
         self.backward_fn = backward_fn
         self.next_edges = next_edges
-        self.saved = saved  # ((tensor, version at save time), ...)
+        self.saved = saved  # the tensors the rule reads
+        self.stamp = next(_ticks)  # written after this: stale (see bump_version)
         self.hooks: Hooks | None = None
 
     def name(self) -> str:
@@ -84,16 +85,56 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self._name}>"
 
+    def save_now(self, tensor: Tensor) -> None:
+        """Add ``tensor``, saved now (after this node was made), to what the rule reads:
+        writes into it from here on fail the backward. One saved earlier and written since
+        (``x.mul_(x)``) still fails it."""
+        stale = any(t._version[1] > self.stamp for t in self.saved)
+        self.saved = (*self.saved, tensor)
+        if not stale:
+            self.stamp = next(_ticks)
+
     def check_saved(self) -> None:
-        for tensor, version in self.saved:
-            if tensor._version[0] != version:
+        for tensor in self.saved:
+            if tensor._version[1] > self.stamp:
                 raise AutogradError(
                     "one of the tensors needed for gradient computation has been modified "
                     f"by an in-place operation: a tensor of shape {list(tensor.shape)} saved "
-                    f"by {self._name} is at version {tensor._version[0]}; expected version "
-                    f"{version}. Use an out-of-place operation (x = x + y instead of x += y) "
-                    "or clone() the tensor before modifying it"
+                    f"by {self._name} was written after it was saved (it is now at version "
+                    f"{tensor._version[0]}). Use an out-of-place operation (x = x + y instead "
+                    "of x += y) or clone() the tensor before modifying it"
                 )
+
+
+# A tensor's version is [in-place writes (PyTorch's counter), stamp of the last], a list
+# shared with its views. Every recorded node and every write takes the next tick, so a
+# tensor a node saved has changed since exactly when its last write's tick is the later:
+# one comparison per saved tensor, and a node keeps no versions of its own. (``next`` on
+# a count is atomic under the GIL.)
+_ticks = itertools.count(1)
+# The version of every tensor not yet written or viewed: most never are, and a list each
+# costs a tiny training step 2% (bench/bench_speed.py). A tuple, so that a write that
+# forgets bump_version fails instead of counting for every tensor.
+UNWRITTEN = (0, 0)
+
+
+def bump_version(t: Tensor) -> None:
+    """Record an in-place write into ``t``'s memory (shared with its views): its version
+    (``t._version[0]``, PyTorch's counter) counts one more and its write stamp
+    (``t._version[1]``) becomes the newest tick."""
+    version = t._version
+    if version is UNWRITTEN:
+        version = t._version = [0, 0]
+    version[0] += 1
+    version[1] = next(_ticks)
+
+
+def shared_version(t: Tensor) -> list[int]:
+    """``t``'s version, for a view or alias of ``t`` to share."""
+    version = t._version
+    if version is UNWRITTEN:
+        version = t._version = [0, 0]
+    return version
 
 
 def hooks_of(node: Node | AccumulateGrad) -> Hooks:
@@ -148,55 +189,33 @@ class SavedOutput:
 
 
 def record(out: Tensor, name: str, inputs: Sequence[Any], backward_fn: Callable,
-           saved: Sequence[Tensor | SavedOutput] = ()) -> Tensor:
+           saved: tuple[Tensor | SavedOutput, ...] = ()) -> Tensor:
     """Give ``out`` a node with ``backward_fn(grad) -> grads, one per input``.
 
     ``inputs`` may contain non-tensors and tensors that need no grad; they get no edge.
-    ``saved`` lists what the rule reads, for the in-place check; a rule reading ``out``
-    keeps it as a :class:`SavedOutput`.
+    ``saved``, a tuple, lists what the rule reads, for the in-place check; a rule reading
+    ``out`` keeps it as a :class:`SavedOutput`.
     """
     edges = []
     for t in inputs:
         if getattr(t, "requires_grad", False):
-            fn = t.grad_fn
-            edges.append(fn if fn is not None else (t._acc or edge_of(t)))
+            edges.append(t.grad_fn or t._acc or edge_of(t))  # (nodes are always true)
         else:
             edges.append(None)
-    pairs, outputs = [], None  # (one pass over saved: every op records)
-    for t in saved:
-        if t.__class__ is SavedOutput:
-            outputs = [t] if outputs is None else [*outputs, t]
-            t = t.alias
-        pairs.append((t, t._version[0]))
     # Node.__init__'s work, inline: calling the class adds 0.1 us per recorded op
     # (bench/bench_speed.py, the tiny autograd step).
     node = out.grad_fn = _new(Node)
     node._name, node.backward_fn, node.hooks = name, backward_fn, None
-    node.next_edges, node.saved = tuple(edges), tuple(pairs)
-    if outputs is not None:
-        for kept in outputs:
-            kept.node = weakref.ref(node)
+    node.next_edges, node.saved, node.stamp = tuple(edges), saved, next(_ticks)
+    for t in saved:
+        if t.__class__ is SavedOutput:  # (the node keeps the aliases; each points back)
+            node.saved = tuple(s.alias if s.__class__ is SavedOutput else s for s in saved)
+            for kept in saved:
+                if kept.__class__ is SavedOutput:
+                    kept.node = weakref.ref(node)
+            break
     out.requires_grad = True
     return out
-
-
-def _dependencies(roots: Sequence[Any]) -> dict[Any, int]:
-    """How many edges point at each node reachable from ``roots``."""
-    counts: dict[Any, int] = {}
-    stack = list(roots)
-    # Only a root can be met again after being pushed (one root: never, the graph is acyclic).
-    visited = set(stack) if len(stack) > 1 else ()
-    while stack:
-        for edge in stack.pop().next_edges:
-            if edge is None:
-                continue
-            if edge in counts:
-                counts[edge] += 1
-            else:
-                counts[edge] = 1
-                if type(edge) is Node and edge not in visited:
-                    stack.append(edge)
-    return counts
 
 
 def run_backward(
@@ -220,46 +239,49 @@ def run_backward(
     """
     pending: dict[Any, tuple[Tensor, bool]] = {}
     if len(roots) == 1:  # (one root, as loss.backward() has: never reached from itself)
-        root = roots[0]
-        start = root.grad_fn or edge_of(root)
-        counts = _dependencies((start,))
+        start = roots[0].grad_fn or edge_of(roots[0])
+        stack, visited = [start], ()
+    else:
+        starts = dict.fromkeys(edge_of(r) for r in roots)  # (a root given twice: counted once)
+        stack = list(starts)
+        visited = set(stack)  # (only a root can be met again after being pushed)
+    counts: dict[Any, int] = {}  # how many edges point at each node reachable from the roots
+    while stack:  # (inline: a call costs a tenth of a tiny backward's engine time)
+        for edge in stack.pop().next_edges:
+            if edge is None:
+                continue
+            if edge in counts:
+                counts[edge] += 1
+            else:
+                counts[edge] = 1
+                if type(edge) is Node and edge not in visited:
+                    stack.append(edge)
+    if len(roots) == 1:
         ready = [(start, grads[0], grads_owned)]
     else:
-        starts = [edge_of(r) for r in roots]
-        counts = _dependencies(dict.fromkeys(starts))  # (a root given twice: counted once)
-        for start, grad in zip(starts, grads):
+        for start, grad in zip((edge_of(r) for r in roots), grads):
             _add_pending(pending, start, grad, grads_owned)
-        ready = [(s, *pending.pop(s)) for s in dict.fromkeys(starts) if s not in counts]
+        ready = [(s, *pending.pop(s)) for s in starts if s not in counts]
+    # Where a leaf may be queued without hooks (a root) or every node must be looked at
+    # (autograd.grad); otherwise only a node's hooks take it off the common path.
+    direct = capture is None  # (a leaf without hooks is accumulated as soon as complete)
+    special = not direct or any(type(entry[0]) is AccumulateGrad for entry in ready)
     targets = {edge_of(t): i for i, t in enumerate(capture)} if capture is not None else None
     results: list[Tensor | None] | None = [None] * len(capture) if capture is not None else None
-    running = _RUNNING.callbacks
-    running.append(None)  # (this backward's callbacks: a list once one is queued)
-    previous_mode = STATE.enabled
-    STATE.enabled = create_graph
+    state = STATE
+    previous_mode, outer_callbacks = state.enabled, state.callbacks
+    state.enabled, state.callbacks = create_graph, []
     try:
         while ready:
             node, grad, is_owned = ready.pop()
-            hooks = node.hooks
-            if type(node) is AccumulateGrad:
-                # As in PyTorch, a leaf's hooks run where its accumulator runs: in backward(),
-                # or in grad() for a leaf asked for (its post-accumulate hooks only in backward()).
-                if capture is None:
-                    if hooks is not None:
-                        grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
-                    _accumulate(node.variable, grad, is_owned, create_graph)
-                    if hooks is not None and hooks.post_accumulate:
-                        _call_post_accumulate_hooks(hooks, node.variable)
-                elif targets is not None and node in targets:
-                    if hooks is not None:
-                        grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
-                    results[targets[node]] = grad
-                continue
-            if hooks is not None:
-                grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
-                if hooks.retained is not None:
-                    _retain(hooks.retained, grad, is_owned and not create_graph)
-            if targets is not None and node in targets:
-                results[targets[node]] = grad
+            if special or node.hooks is not None:
+                grad, is_owned = _visit(node, grad, is_owned, create_graph, targets, results)
+                if grad is None:  # (a leaf: nothing behind it)
+                    continue
+            stamp = node.stamp
+            for tensor in node.saved:
+                if tensor._version[1] > stamp:
+                    node.check_saved()  # (raises)
             backward_fn = node.backward_fn
             if backward_fn is None:
                 raise AutogradError(
@@ -267,9 +289,6 @@ def run_backward(
                     "tensors were freed after the first backward); pass retain_graph=True to "
                     "the first backward() if you need to call it again"
                 )
-            for tensor, version in node.saved:
-                if tensor._version[0] != version:
-                    node.check_saved()  # (raises)
             input_grads = backward_fn(grad)
             if not retain_graph:
                 node.backward_fn = None
@@ -281,38 +300,58 @@ def run_backward(
             for edge, g in zip(node.next_edges, input_grads):
                 if edge is None:
                     continue
-                remaining = counts[edge] - 1
                 owned = g is not grad and not (
                     repeats and sum(1 for other in input_grads if other is g) > 1)
+                remaining = counts[edge] - 1
                 if remaining:  # more paths to come: keep the sum so far
                     counts[edge] = remaining
                     if g is not None:
                         _add_pending(pending, edge, g, owned)
                     continue
-                current = pending.pop(edge, None) if pending else None
-                if current is not None:
-                    g, owned = current if g is None else (current[0] + g, True)
+                if pending:
+                    current = pending.pop(edge, None)
+                    if current is not None:
+                        g, owned = current if g is None else (current[0] + g, True)
                 if g is None:
                     ready.extend(_release(edge, counts, pending))
-                elif type(edge) is AccumulateGrad and edge.hooks is None and capture is None:
+                    special = True  # (it may have queued a leaf without hooks)
+                elif direct and type(edge) is AccumulateGrad and edge.hooks is None:
                     _accumulate(edge.variable, g, owned, create_graph)  # (now, unqueued)
                 else:
                     ready.append((edge, g, owned))
-        for callback in running[-1] or ():  # (a callback may queue another: the loop reaches it)
+        for callback in state.callbacks:  # (a callback may queue another: the loop reaches it)
             callback()
     finally:
-        STATE.enabled = previous_mode
-        running.pop()
+        state.enabled, state.callbacks = previous_mode, outer_callbacks
     return results
 
 
-class _RunningBackwards(threading.local):
-    def __init__(self) -> None:
-        # One entry per backward, innermost last: None until a callback is queued.
-        self.callbacks: list[list[Callable[[], Any]] | None] = []
-
-
-_RUNNING = _RunningBackwards()
+def _visit(node: Node | AccumulateGrad, grad: Tensor, is_owned: bool, create_graph: bool,
+           targets: dict | None, results: list | None) -> tuple[Tensor | None, bool]:
+    """What the walk does off its common path: run a node's hooks, keep its gradient for
+    ``retain_grad`` or ``autograd.grad``, or finish a leaf (then gives (None, False))."""
+    hooks = node.hooks
+    if type(node) is AccumulateGrad:
+        # As in PyTorch, a leaf's hooks run where its accumulator runs: in backward(),
+        # or in grad() for a leaf asked for (its post-accumulate hooks only in backward()).
+        if targets is None:
+            if hooks is not None:
+                grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
+            _accumulate(node.variable, grad, is_owned, create_graph)
+            if hooks is not None and hooks.post_accumulate:
+                _call_post_accumulate_hooks(hooks, node.variable)
+        elif node in targets:
+            if hooks is not None:
+                grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
+            results[targets[node]] = grad
+        return None, False
+    if hooks is not None:
+        grad, is_owned = _call_tensor_hooks(hooks, grad, is_owned)
+        if hooks.retained is not None:
+            _retain(hooks.retained, grad, is_owned and not create_graph)
+    if targets is not None and node in targets:
+        results[targets[node]] = grad
+    return grad, is_owned
 
 
 def queue_callback(callback: Callable[[], Any]) -> None:
@@ -334,16 +373,12 @@ def queue_callback(callback: Callable[[], Any]) -> None:
     >>> log
     [[2.0, 4.0]]
     """
-    running = _RUNNING.callbacks
-    if not running:
+    if STATE.callbacks is None:
         raise AutogradError(
             "queue_callback: final callbacks can only be installed during the backward pass "
             "(from a tensor or module hook while backward() or autograd.grad() runs); no "
             "backward is running")
-    if running[-1] is None:
-        running[-1] = [callback]
-    else:
-        running[-1].append(callback)
+    STATE.callbacks.append(callback)
 
 
 def _call_tensor_hooks(hooks: Hooks, grad: Tensor, is_owned: bool) -> tuple[Tensor, bool]:

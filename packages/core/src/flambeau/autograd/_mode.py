@@ -12,6 +12,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _GradState(threading.local):
     enabled = True
+    # The callbacks queued for the backward running in this thread (None when none runs):
+    # kept here, beside the grad mode it saves anyway, so a backward costs no second lookup.
+    callbacks: list | None = None
 
 
 STATE = _GradState()

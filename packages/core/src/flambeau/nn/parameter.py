@@ -66,7 +66,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
         # A parameter is written in place by optimizers: it must own its elements.
         _copy_state(self, data.detach().contiguous())
-        self._version = [0]
+        self._version = [0, 0]
         self._base = None
         self._lazy = None
         self.requires_grad = requires_grad
