@@ -1,8 +1,8 @@
 """The graph and its reverse walk.
 
 Every differentiable operation that gets an input requiring grad gives its output a
-:class:`Node`: the backward function of the operation, the tensors it saved (with their
-versions, to detect in-place changes), and one edge per input — the input's own node, an
+:class:`Node`: the backward function of the operation, the tensors it saved (and a stamp,
+to detect in-place changes since: see :func:`bump_version`), and one edge per input — the input's own node, an
 :class:`AccumulateGrad` for a leaf, or ``None`` where no gradient is needed. The walk is
 iterative (Kahn's algorithm over dependency counts), so graph depth is unlimited.
 
