@@ -102,14 +102,18 @@ def test_only_writes_after_saving_fail_the_backward():
         d.sum().backward()
 
 
-@pytest.mark.parametrize("write", ["slice", "detached", "unbind"])
+@pytest.mark.parametrize("write", ["slice", "detached", "unbind", "view", "reshape", "t",
+                                   "permute", "flatten", "unsqueeze-expand"])
 def test_writes_through_views_of_a_never_written_tensor_fail_the_backward(write):
-    a = flambeau.tensor([1.0, 2.0], requires_grad=True)
+    a = flambeau.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     b = a * 2  # not written or viewed yet: its version is the shared unwritten one
     c = b * b
-    with flambeau.no_grad():
+    with flambeau.no_grad():  # (as PyTorch, each view shares its base's version)
         {"slice": lambda: b[0:1].add_(1), "detached": lambda: b.detach().mul_(2),
-         "unbind": lambda: b.unbind()[1].zero_()}[write]()
+         "unbind": lambda: b.unbind()[1].zero_(), "view": lambda: b.view(4).add_(1),
+         "reshape": lambda: b.reshape(1, 4).add_(1), "t": lambda: b.t().add_(1),
+         "permute": lambda: b.permute(1, 0).mul_(3), "flatten": lambda: b.flatten().sub_(1),
+         "unsqueeze-expand": lambda: b.unsqueeze(0).expand(1, 2, 2).add_(1)}[write]()
     assert b._version[0] == 1
     with pytest.raises(AutogradError, match=r"MulBackward0 was written after it was saved"):
         c.sum().backward()

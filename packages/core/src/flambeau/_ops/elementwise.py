@@ -183,13 +183,14 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         ra, rb = a.requires_grad, getattr(b, "requires_grad", False)
         sa, sb = _shape(a), _shape(b)
 
-        kept = SavedOutput(out)
+        kept = SavedOutput(out) if rb else None  # (only the divisor's rule reads it)
 
         def backward(g: Tensor) -> tuple:
             return (unbroadcast(div(g, b), sa) if ra else None,
                     unbroadcast(neg(div(mul(g, kept.get()), b)), sb) if rb else None)
 
-        record(out, "DivBackward0", (a, b), backward, (*_saved(a, b), kept))
+        record(out, "DivBackward0", (a, b), backward,
+               (*_saved(a, b), kept) if rb else _saved(a, b))
     return out
 
 

@@ -124,6 +124,8 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     if input._strides is not None:  # a view keeps a layout; a copy (None) is C-ordered
         strides = _view_strides(old, input._strides, new)
         out._strides = None if strides is None else layout(new, tuple(strides))
+    if input._strides is None or out._strides is not None:  # a view: writes show in both
+        out._version = shared_version(input)
     if STATE.enabled and input.requires_grad:
         record(out, "ViewBackward0", (input,), lambda g: (reshape(g, old),))
     return out
@@ -147,6 +149,7 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
         raise ShapeError(f"permute: dimensions {list(dims)} are not a permutation of "
                          f"0..{ndim - 1}")
     out = _wrap(input._k.permute(input._data, axes), input._device, input._k)
+    out._version = shared_version(input)
     out._strides = _permuted(_strides(input), axes, out._data.shape)
     if STATE.enabled and input.requires_grad:
         inverse = tuple(sorted(range(ndim), key=axes.__getitem__))
@@ -242,6 +245,7 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
     if broadcast_shape(shape, target) != target:
         raise ShapeError(f"expand: cannot expand shape {list(shape)} to {list(target)}")
     out = _wrap(input._k.broadcast_to(input._data, target), input._device, input._k)
+    out._version = shared_version(input)
     # Elements repeat (share memory) unless only size-1 dimensions were added.
     out._strides = _expanded(_strides(input), shape, target)
     if STATE.enabled and input.requires_grad:
