@@ -1,10 +1,11 @@
 """The graph and its reverse walk.
 
 Every differentiable operation that gets an input requiring grad gives its output a
-:class:`Node`: the backward function of the operation, the tensors it saved (and a stamp,
-to detect in-place changes since: see :func:`bump_version`), and one edge per input — the input's own node, an
-:class:`AccumulateGrad` for a leaf, or ``None`` where no gradient is needed. The walk is
-iterative (Kahn's algorithm over dependency counts), so graph depth is unlimited.
+:class:`Node`: the backward function of the operation, the tensors it saved (and a
+stamp, to detect in-place changes since: see :func:`bump_version`), and one edge per
+input — the input's own node, an :class:`AccumulateGrad` for a leaf, or ``None`` where no
+gradient is needed. The walk is iterative (Kahn's algorithm over dependency counts), so
+graph depth is unlimited.
 
 Hooks live on the graph (PyTorch's tensor pre-hooks and post-accumulate-grad hooks): a
 node's or accumulator's ``hooks`` is ``None`` until a tensor registers one, so a graph
