@@ -10,11 +10,13 @@ references.
 
 What made them fast (bench/bench_lenet.py): the batch goes in chunks whose im2col
 columns stay in cache, copied into per-thread scratch buffers rather than fresh arrays;
-with stride 1, rows are laid out at the padded width so that each kernel position is one
-long contiguous run (numpy is slow on short inner loops); avg pooling sums separably.
-For the convolution gradients (bench/bench_conv.py): matrix products whose operands are
-C-contiguous, and an input gradient that sums over the kernel's columns inside its
-product, leaving col2im kh additions rather than kh * kw.
+numpy is slow on short inner loops, so with stride 1 the short rows are copied once per
+kernel column (``rows`` of _column_chunks), each kernel row's columns then being one long
+run of them, copied by the forward pass and read in place by the weight gradient (no junk
+columns to multiply or crop); avg pooling sums separably, or by a matrix product for
+short rows. For the convolution gradients (bench/bench_conv.py): matrix products
+whose operands are C-contiguous, and an input gradient that sums over the kernel's
+columns inside its product, leaving col2im kh contiguous additions rather than kh * kw.
 """
 
 from __future__ import annotations
@@ -100,38 +102,86 @@ def _sum_of(arrays) -> np.ndarray:
     return total
 
 
-def _columns(x, kernel, stride, padding, dilation, out) -> tuple[np.ndarray, int]:
-    """A read-only view of ``x`` padded whose copy, reshaped to (N, C * kh * kw, Ho * r),
-    is im2col, and its row length r.
+def _column_chunks(x, kernel, stride, padding, dilation, out, groups, rows, copy=True):
+    """(s, e, cols) for chunks of the batch: cols (e - s, groups, C // groups * kh * kw,
+    Ho * r) is im2col, ``cols[.., (c * kh + i) * kw + j, y * r + q] = xp[.., c, y * sh +
+    i * dh, q * sw + j * dw]``, in scratch, where r is Wo, or the padded width Wp when
+    :func:`_flat` (columns Wo..Wp - 1 of each row are then junk the caller must drop, or
+    multiply by zeros).
 
-    With stride 1 the view is (N, C, kh, kw, Ho * Wp) and r the padded width Wp: each
-    kernel position is one contiguous run of the padded input (fast to copy), and columns
-    Wo..Wp - 1 of each row are junk the caller must drop (or multiply by zeros).
-    Otherwise it is (N, C, kh, kw, Ho, Wo) and r = Wo.
+    With stride 1, copies read long runs (numpy is slow on short inner loops): with
+    ``rows``, those of a scratch copy of x padded holding what each kernel column reads,
+    row after row (``rows[.., c, j, y * Wo + q] = xp[.., c, y, q * sw + j * dw]``: short rows
+    copied C * kw * Hp times rather than im2col's C * kh * kw * Ho), kernel row i's columns
+    being the run from row i * dh; else those of x padded itself, flat, each kernel
+    position one run at the padded width. Other strides copy a view of windows of x
+    padded. Without ``copy`` (with ``rows`` only), cols is instead a view of ``rows``,
+    (e - s, groups, kh, C // groups * kw, Ho * Wo), whose kernel rows a matrix product
+    takes as they are.
     """
     n, c = x.shape[:2]
-    if tuple(stride) != (1, 1):
-        return _windows(_pad(x, padding), kernel, stride, dilation, out), out[1]
-    (ph, pw), (h, w) = padding, x.shape[2:]
-    hp, wp = h + 2 * ph, w + 2 * pw
-    slack = dilation[1] * (kernel[1] - 1)  # the last rows' junk reads past the end
-    flat = np.zeros((n, c, hp * wp + slack), x.dtype)
-    flat[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w] = x
-    sn, sc, item = flat.strides
-    view = as_strided(flat, (n, c, *kernel, out[0] * wp),
-                      (sn, sc, dilation[0] * wp * item, dilation[1] * item, item),
-                      writeable=False)
-    return view, wp
+    (kh, kw), (ho, wo), cg = kernel, out, c // groups
+    rows = stride[0] == 1 and (rows or stride[1] != 1)  # (flat needs stride 1 both ways)
+    flat, copy = _flat(stride, rows), copy or not rows
+    hp, r = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1] if flat else wo
+    # Chunks sized by cols, or by twice rows without it (what is read with them).
+    step = _chunk(n, c * kw * (kh * ho * r if copy else 2 * hp * wo))
+    shape = (groups, cg, kh, kw, ho, wo)
+    if flat:
+        (ph, pw), (h, w) = padding, x.shape[2:]
+        xp = np.zeros((n, c, hp * r + dilation[1] * (kw - 1)), x.dtype)  # (junk reads past)
+        xp[:, :, :hp * r].reshape(n, c, hp, r)[:, :, ph:ph + h, pw:pw + w] = x
+        sn, sc, item = xp.strides
+        view = as_strided(xp, (n, groups, cg, kh, kw, ho * r), (
+            sn, cg * sc, sc, dilation[0] * r * item, dilation[1] * item, item), writeable=False)
+    else:
+        xp = _pad(x, padding)
+        sn, sc, sh, sw = xp.strides
+        if rows:
+            source = as_strided(xp, (n, c, kw, hp, wo),
+                                (sn, sc, dilation[1] * sw, sh, stride[1] * sw), writeable=False)
+            buffer = _scratch("rows", (step, *source.shape[1:]), x.dtype)
+            rb, rc, rj, rr, item = buffer.strides
+            view = as_strided(buffer, (step, *shape), (rb, cg * rc, rc, dilation[0] * rr, rj,
+                                                       rr, item), writeable=False)
+        else:
+            view = as_strided(xp, (n, *shape), (sn, cg * sc, sc, dilation[0] * sh,
+                                                dilation[1] * sw, stride[0] * sh,
+                                                stride[1] * sw), writeable=False)
+    cols = _scratch("cols", (step, *view.shape[1:]), x.dtype) if copy else None
+    for s, e in _spans(n, step):
+        if rows:
+            np.copyto(buffer[:e - s], source[s:e])
+            chunk = view[:e - s]
+        else:
+            chunk = view[s:e]
+        if not copy:
+            yield s, e, chunk.transpose(0, 1, 3, 2, 4, 5, 6).reshape(e - s, groups, kh,
+                                                                     cg * kw, ho * wo)
+            continue
+        np.copyto(cols[:e - s], chunk)
+        yield s, e, cols[:e - s].reshape(e - s, groups, cg * kh * kw, ho * r)
 
 
-def _column_chunks(view: np.ndarray, per_sample: int):
-    """(s, e, cols) for chunks of the batch: cols a scratch copy of ``view[s:e]``, the
-    im2col columns of ``_columns``."""
-    n = view.shape[0]
-    for s, e in _spans(n, _chunk(n, per_sample)):
-        cols = _scratch("cols", (e - s, *view.shape[1:]), view.dtype)
-        np.copyto(cols, view[s:e])
-        yield s, e, cols
+def _flat(stride, rows) -> bool:
+    """Whether :func:`_column_chunks` reads x padded flat, with junk columns."""
+    return tuple(stride) == (1, 1) and not rows
+
+
+def _transposed(grad: np.ndarray, s: int, e: int, groups: int, r: int) -> np.ndarray:
+    """Samples s..e of ``grad`` (N, O, Ho, Wo) as (e - s, groups, Ho * r, O // groups),
+    rows zero-padded to length r. numpy hands BLAS a transposed grad 3x slower than a
+    C-contiguous one, unless grad has few channels, whose transposed copy (runs of
+    O // groups values) costs more (bench/bench_conv.py)."""
+    _, o, ho, wo = grad.shape
+    og = o // groups
+    if og < 8:
+        widened = _widened(grad, s, e, r, "grad").reshape(e - s, groups, og, ho * r)
+        return widened.transpose(0, 1, 3, 2)
+    out = _scratch("grad", (e - s, groups, ho, r, og), grad.dtype)
+    out[..., :wo, :] = grad[s:e].reshape(e - s, groups, og, ho, wo).transpose(0, 1, 3, 4, 2)
+    out[..., wo:, :] = 0
+    return out.reshape(e - s, groups, ho * r, og)
 
 
 def _widened(grad: np.ndarray, s: int, e: int, r: int, name: str) -> np.ndarray:
@@ -145,41 +195,45 @@ def _widened(grad: np.ndarray, s: int, e: int, r: int, name: str) -> np.ndarray:
     return out
 
 
-def _by_channel(grad: np.ndarray, s: int, e: int, out: np.ndarray) -> np.ndarray:
-    """Samples s..e of ``grad`` (N, O, Ho, Wo) written into ``out`` (O, e - s, Ho, r),
-    rows zero-padded to length r."""
-    wo = grad.shape[3]
-    out[..., :wo] = grad[s:e].transpose(1, 0, 2, 3)
-    out[..., wo:] = 0
-    return out
-
-
 def _grad_input_stride1(grad, w, hp, wp, dilation) -> np.ndarray:
     """conv2d_grad_input with stride 1 and one group, as the padded (N, C, hp, wp) input.
 
     Sums over the kernel's columns inside the matrix product, so that col2im adds kh
     rows of results rather than kh * kw: ``gs`` holds grad kw times, each copy shifted
-    right by one more column (rows zero-padded to wp, so shifts never wrap a row's
-    values into the next), and ``w`` is laid out as (C * kh, O * kw).
+    right by one more column (one copy from a view of ``g0``, grad by channel after
+    ``lead`` zeros, its rows zero-padded to wp so shifts never wrap a row's values into
+    the next), and ``w`` is laid out as (C * kh, O * kw). A chunk's columns run over
+    (row, sample, column), so each kernel row's results add to ``acc`` (C, hp, chunk,
+    wp) as one contiguous run per channel.
     """
-    n, o, ho, _ = grad.shape
+    n, o, ho, wo = grad.shape
     _, c, kh, kw = w.shape
-    (dh, dw), run = dilation, ho * wp
+    (dh, dw), lead = dilation, dilation[1] * (kw - 1)
     wr = np.ascontiguousarray(w.transpose(1, 2, 0, 3)).reshape(c * kh, o * kw)
-    dx = np.zeros((c, n, hp * wp), grad.dtype)
-    for s, e in _spans(n, _chunk(n, (o * kw + c * kh) * run)):
-        m = (e - s) * run
-        gs = _scratch("shifted", (o, kw, m), grad.dtype)
-        _by_channel(grad, s, e, gs[:, 0].reshape(o, e - s, ho, wp))
-        for j in range(1, kw):
-            gs[:, j, :j * dw] = 0
-            gs[:, j, j * dw:] = gs[:, 0, :m - j * dw]
-        rows = _scratch("cols", (c * kh, m), grad.dtype)
-        np.matmul(wr, gs.reshape(o * kw, m), out=rows)
-        rows = rows.reshape(c, kh, e - s, run)
-        for i in range(kh):
-            dx[:, s:e, i * dh * wp:i * dh * wp + run] += rows[:, i]
-    return dx.reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
+    dx = np.empty((n, c, hp, wp), grad.dtype)
+    step = _chunk(n, (o * kw + c * kh) * ho * wp)
+    g0 = _scratch("grad", (o, lead + step * ho * wp), grad.dtype)
+    so, item = g0.strides
+    shifted = as_strided(g0[:, lead:], (o, kw, step * ho * wp), (so, -dw * item, item),
+                         writeable=False)
+    gs = _scratch("shifted", (o, kw, step * ho * wp), grad.dtype)
+    rows = _scratch("cols", (c * kh, step * ho * wp), grad.dtype)
+    acc = _scratch("acc", (c, step * hp * wp), grad.dtype)
+    for s, e in _spans(n, step):
+        b = e - s
+        m = ho * b * wp
+        g0.fill(0)
+        g0[:, lead:lead + m].reshape(o, ho, b, wp)[..., :wo] = grad[s:e].transpose(1, 2, 0, 3)
+        np.copyto(gs[..., :m], shifted[..., :m])
+        np.matmul(wr, gs[..., :m].reshape(o * kw, m), out=rows[:, :m])
+        done = rows[:, :m].reshape(c, kh, m)
+        d = acc[:, :hp * b * wp]
+        d[:, :m] = done[:, 0]
+        d[:, m:] = 0
+        for i in range(1, kh):
+            d[:, i * dh * b * wp:i * dh * b * wp + m] += done[:, i]
+        dx[s:e] = d.reshape(c, hp, b, wp).transpose(2, 0, 1, 3)
+    return dx
 
 
 def _shifted(x, axis):
@@ -218,41 +272,46 @@ class FusedKernels:
     # scratch buffers.
 
     def conv2d(self, x, w, stride, padding, dilation, groups):
-        n, c = x.shape[:2]
-        o, cg, kh, kw = w.shape
-        ho, wo = window_shape(x.shape[2:], (kh, kw), stride, padding, dilation)
-        view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
-        wm = w.reshape(groups, o // groups, cg * kh * kw)
-        y = np.empty((n, groups, o // groups, ho * r), x.dtype)
-        for s, e, cols in _column_chunks(view, c * kh * kw * ho * r):
-            np.matmul(wm, cols.reshape(e - s, groups, cg * kh * kw, -1), out=y[s:e])
+        n, c, h, _ = x.shape
+        o, _, kh, kw = w.shape
+        (ho, wo), og = window_shape(x.shape[2:], (kh, kw), stride, padding, dilation), o // groups
+        # Rows (no junk columns to multiply and crop) where they fit in cache or cost less
+        # than the crop (bench/bench_conv.py, LeNet's: 1.03x -> 0.89x and 2.55x -> 2.33x
+        # torch's time; for wide rows, the padded width's few junk columns cost less).
+        hp = h + 2 * padding[0]
+        rows = c * kw * hp * wo <= CHUNK_ELEMENTS // 4 or c * kw * hp <= o * ho
+        r = x.shape[3] + 2 * padding[1] if _flat(stride, rows) else wo
+        wm = w.reshape(groups, og, -1)
+        y = np.empty((n, groups, og, ho * r), x.dtype)
+        for s, e, cols in _column_chunks(x, (kh, kw), stride, padding, dilation, (ho, wo),
+                                         groups, rows):
+            np.matmul(wm, cols, out=y[s:e])
         y = y.reshape(n, o, ho, r)
         return np.ascontiguousarray(y[..., :wo]) if r != wo else y
 
     def conv2d_grad_weight(self, grad, x, w_shape, stride, padding, dilation, groups):
         _, o, ho, wo = grad.shape
-        c, (kh, kw) = x.shape[1], w_shape[2:]
-        og, kg = o // groups, c // groups * kh * kw
-        view, r = _columns(x, (kh, kw), stride, padding, dilation, (ho, wo))
-        # cols @ grad.T per sample. numpy hands BLAS a transposed grad 3x slower than a
-        # C-contiguous one, unless grad has few channels, whose transposed copy (runs of
-        # og values) costs more (bench/bench_conv.py).
-        dwt = np.zeros((groups, kg, og), grad.dtype)
-        for s, e, cols in _column_chunks(view, c * kh * kw * ho * r):
-            if og < 8:
-                gm = _widened(grad, s, e, r, "grad").reshape(e - s, groups, og, ho * r)
-                gt = gm.transpose(0, 1, 3, 2)
-            else:
-                gt = _scratch("grad", (e - s, groups, ho, r, og), grad.dtype)
-                gt[..., :wo, :] = grad[s:e].reshape(e - s, groups, og, ho, wo).transpose(
-                    0, 1, 3, 4, 2)
-                gt[..., wo:, :] = 0
-                gt = gt.reshape(e - s, groups, ho * r, og)
-            prod = _scratch("prod", (e - s, groups, kg, og), grad.dtype)
-            # Junk columns of cols meet zeros of gt.
-            np.matmul(cols.reshape(e - s, groups, kg, ho * r), gt, out=prod)
+        cg, kh, kw = w_shape[1:]
+        og, hp = o // groups, x.shape[2] + 2 * padding[0]
+        # One product per kernel row from rows in place (no im2col copy, no junk), where
+        # a sample's rows and grad fit in cache (else each product reads grad again):
+        # LeNet's 1.18x -> 0.75x and 1.3x -> 1.0x torch's time (bench/bench_conv.py).
+        by_row = stride[0] == 1 and (x.shape[1] * kw * hp + og * ho) * wo <= CHUNK_ELEMENTS
+        r = x.shape[3] + 2 * padding[1] if _flat(stride, by_row) else wo
+        blocks = kh if by_row else 1  # (products per chunk)
+        dwt = np.zeros((groups, blocks, cg * kh * kw // blocks, og), grad.dtype)
+        for s, e, cols in _column_chunks(x, (kh, kw), stride, padding, dilation, (ho, wo),
+                                         groups, by_row, copy=not by_row):
+            gt = _transposed(grad, s, e, groups, r)
+            prod = _scratch("prod", (e - s, *dwt.shape), grad.dtype)
+            for i in range(blocks):  # (junk columns of cols meet zeros of gt)
+                np.matmul(cols[:, :, i] if by_row else cols, gt, out=prod[:, :, i])
             dwt += np.add.reduce(prod, axis=0)
-        return np.ascontiguousarray(dwt.transpose(0, 2, 1)).reshape(w_shape)
+        if by_row:  # (groups, kh, cg, kw, og)
+            dwt = dwt.reshape(groups, kh, cg, kw, og).transpose(0, 4, 2, 1, 3)
+        else:  # (groups, cg, kh, kw, og)
+            dwt = dwt.reshape(groups, cg, kh, kw, og).transpose(0, 4, 1, 2, 3)
+        return np.ascontiguousarray(dwt).reshape(w_shape)
 
     def conv2d_grad_input(self, grad, w, x_shape, stride, padding, dilation, groups):
         n, o, ho, wo = grad.shape
@@ -263,8 +322,7 @@ class FusedKernels:
                       + dilation[a] * (w.shape[2 + a] - 1) + 1) for a in (0, 1))
         if tuple(stride) == (1, 1) and groups == 1 and cg * kh >= o:
             # (Otherwise the kw shifted copies of grad cost more than the adds they save.)
-            dxp = _grad_input_stride1(grad, w, hp, wp, dilation)
-            return np.ascontiguousarray(_crop(dxp, padding, x_shape))
+            return _crop(_grad_input_stride1(grad, w, hp, wp, dilation), padding, x_shape)
         wm = np.ascontiguousarray(w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1))
         if tuple(stride) == (1, 1):
             # Rows of grad zero-padded to the input's width wp: kernel position (i, j) then
@@ -338,20 +396,33 @@ class FusedKernels:
     def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad,
                    divisor_override):
         out = window_shape(x.shape[2:], kernel, stride, padding, ceil_mode=ceil_mode)
+        divisors = self._divisors(x.shape, out, kernel, stride, padding, count_include_pad,
+                                  divisor_override, x.dtype)
+        if _by_product(x.shape, out, kernel, stride, padding, divisors):
+            sums = np.matmul(x.reshape(-1, kernel[0] * x.shape[3]),
+                             _pool_matrix(kernel, x.shape[3], x.dtype))
+            if not np.isnan(sums).any():  # (else an inf or NaN spread through the zeros)
+                sums /= divisors
+                return sums.reshape(*x.shape[:2], *out)
         xp = _pad(x, padding, ceil_padding(x.shape[2:], out, kernel, stride, padding))
         # Separable window sums: over the kernel's rows, then over its columns.
         rows = _sum_of(xp[:, :, i:i + (out[0] - 1) * stride[0] + 1:stride[0]]
                        for i in range(kernel[0]))
         sums = _sum_of(rows[..., j:j + (out[1] - 1) * stride[1] + 1:stride[1]]
                        for j in range(kernel[1]))
-        return sums / self._divisors(x.shape, out, kernel, stride, padding, count_include_pad,
-                                     divisor_override, x.dtype)
+        sums /= divisors
+        return sums
 
     def avg_pool2d_grad(self, grad, x_shape, kernel, stride, padding, ceil_mode,
                         count_include_pad, divisor_override):
         n, c, ho, wo = grad.shape
-        g = grad / self._divisors(x_shape, (ho, wo), kernel, stride, padding,
+        divisors = self._divisors(x_shape, (ho, wo), kernel, stride, padding,
                                   count_include_pad, divisor_override, grad.dtype)
+        g = grad / divisors
+        if _by_product(x_shape, (ho, wo), kernel, stride, padding, divisors) \
+                and np.isfinite(g).all():  # (an inf would spread NaNs through the zeros)
+            return np.matmul(g.reshape(-1, wo), _pool_matrix(kernel, x_shape[3], g.dtype).T
+                             ).reshape(x_shape)
         eh, ew = ceil_padding(x_shape[2:], (ho, wo), kernel, stride, padding)
         hp, wp = x_shape[2] + 2 * padding[0] + eh, x_shape[3] + 2 * padding[1] + ew
         if all(s >= k for s, k in zip(stride, kernel)):  # windows do not overlap: assign
@@ -359,9 +430,9 @@ class FusedKernels:
                         zip(stride, kernel, (ho, wo), (hp, wp)))
             if tiled and kernel[1] == 2 and g.dtype.itemsize == 4:
                 # Each row of g's values repeated in pairs, then kernel[0] times.
-                dxp = np.empty((n, c, ho, kernel[0], wp), grad.dtype)
-                dxp[...] = _in_pairs(g)[:, :, :, None, :]
-                return _crop(dxp.reshape(n, c, hp, wp), padding, x_shape)
+                dxp = np.empty((n, c, ho, kernel[0], wo), np.uint64)
+                _in_pairs(g, dxp)
+                return _crop(dxp.view(grad.dtype).reshape(n, c, hp, wp), padding, x_shape)
             dxp = (np.empty if tiled else np.zeros)((n, c, hp, wp), grad.dtype)
             for i in range(kernel[0]):
                 for j in range(kernel[1]):
@@ -471,16 +542,45 @@ def _add_scaled(p: np.ndarray, g: np.ndarray, alpha) -> None:
         np.add(piece, part, out=piece)
 
 
-def _in_pairs(a: np.ndarray) -> np.ndarray:
-    """4-byte ``a`` (..., w) as (..., 2 * w), each value twice in a row.
+def _in_pairs(a: np.ndarray, out: np.ndarray) -> None:
+    """4-byte ``a`` (N, C, H, W) written into uint64 ``out`` (N, C, H, k, W) as each row's
+    values twice in a row (a float32 (N, C, H, k, 2 * W)), k times.
 
-    A value's bits widened to 64 and times 2**32 + 1 are the bits of the pair: two
-    contiguous passes, where writing every other element twice is slow (LeNet's first
-    avg_pool2d_grad: 0.37 -> 0.25 ms).
+    A value's bits widened to 64 and times 2**32 + 1 are the bits of the pair: one pass,
+    where writing every other element twice is slow (LeNet's first avg_pool2d_grad:
+    0.37 -> 0.25 ms).
     """
-    pairs = np.ascontiguousarray(a).view(np.uint32).astype(np.uint64)
-    pairs *= np.uint64(0x1_0000_0001)
-    return pairs.view(a.dtype)
+    np.multiply(a.view(np.uint32)[:, :, :, None, :], np.uint64(0x1_0000_0001), out=out,
+                dtype=np.uint64)
+
+
+#: Longest run of input (kernel rows times width) that tiled average pooling reduces by a
+#: matrix product: beyond it, multiplying by the zeros costs more than it saves over the
+#: short strided sums (bench/bench_lenet.py's second avg_pool2d, 10 x 10: 0.14 -> 0.08 ms,
+#: and its gradient; at 28 x 28 the sums are faster).
+POOL_BY_PRODUCT = 32
+
+
+def _by_product(x_shape, out, kernel, stride, padding, divisors) -> bool:
+    """Whether avg_pool2d (or its gradient) goes by :func:`_pool_matrix`: windows that
+    tile x exactly, one divisor, float32 or float64, short rows."""
+    return (tuple(stride) == tuple(kernel) and not any(padding) and np.ndim(divisors) == 0
+            and tuple(x_shape[2:]) == (out[0] * kernel[0], out[1] * kernel[1])
+            and kernel[0] * x_shape[3] <= POOL_BY_PRODUCT
+            and np.dtype(divisors.dtype) in (np.float32, np.float64))
+
+
+@functools.lru_cache(maxsize=64)
+def _pool_matrix(kernel, width, dtype) -> np.ndarray:
+    """(kh * W, W // kw) ones and zeros: x's rows of tiled windows (kh rows of W values
+    each) times it are the windows' sums."""
+    kh, kw = kernel
+    matrix = np.zeros((kh, width, width // kw), dtype)
+    for q in range(width // kw):
+        matrix[:, q * kw:(q + 1) * kw, q] = 1
+    matrix = matrix.reshape(kh * width, -1)
+    matrix.flags.writeable = False
+    return matrix
 
 
 @functools.lru_cache(maxsize=64)
