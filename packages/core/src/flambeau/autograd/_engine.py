@@ -123,9 +123,7 @@ def bump_version(t: Tensor) -> None:
     """Record an in-place write into ``t``'s memory (shared with its views): its version
     (``t._version[0]``, PyTorch's counter) counts one more and its write stamp
     (``t._version[1]``) becomes the newest tick."""
-    version = t._version
-    if version is UNWRITTEN:
-        version = t._version = [0, 0]
+    version = shared_version(t)
     version[0] += 1
     version[1] = next(_ticks)
 
